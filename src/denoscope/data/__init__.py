@@ -1,0 +1,8 @@
+"""Image sources → lazily decoded ImageSets → seeded, transformed tensors for training and evaluation."""
+
+from .dataset import TrainingSet, split_indices, stack_images
+from .images import DataError, ImageSet
+from .sources import open_source
+from .transforms import Transform
+
+__all__ = ["DataError", "ImageSet", "TrainingSet", "Transform", "open_source", "split_indices", "stack_images"]

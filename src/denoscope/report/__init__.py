@@ -1,0 +1,1 @@
+"""Figures drawn from arrays that the analyses computed and saved; nothing here computes."""
