@@ -12,7 +12,7 @@ from .checkpoint import CheckpointError
 from .data import DataError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train blind denoising UNets and open them up.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 FAILURES = (DataError, CheckpointError, ValueError, FileExistsError, FileNotFoundError, RuntimeError)
 
 
@@ -49,19 +49,16 @@ def train(
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 500,
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
     amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA.")] = True,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint (its config.toml decides model and data).")] = False,
 ) -> None:
     """Train a blind denoiser: MSE at σ drawn per image, checkpoints in OUT/."""
     from .config import TrainConfig, model_config
-    from .data import open_source
     from .train import train as run_training
 
     try:
-        if channels is None:
-            channels = open_source(data).channels
-        mc = model_config(preset, skip=skip, bias=bias, head=head, channels=channels)
+        mc = model_config(preset, skip=skip, bias=bias, head=head)
         tc = TrainConfig(
-            data=data, val_data=val_data, holdout=holdout, image_size=image_size, resize=resize, flip=flip,
+            data=data, val_data=val_data, channels=channels, holdout=holdout, image_size=image_size, resize=resize, flip=flip,
             batch_size=batch_size, steps=steps, epochs=epochs, lr=lr, lr_halve_every=lr_halve_every,
             sigma_max=sigma_max, sigma_dist=sigma_dist, ema=ema, seed=seed, log_every=log_every,
             eval_every=eval_every, checkpoint_every=checkpoint_every, amp=amp, num_workers=workers,

@@ -63,6 +63,7 @@ class TrainConfig:
 
     data: str
     val_data: str | None = None
+    channels: int | None = None
     holdout: int = 512
     image_size: int | None = None
     resize: str = "resize"
@@ -91,6 +92,8 @@ class TrainConfig:
             raise ValueError(f"sigma_dist must be 'inv-sqrt' or 'uniform', got {self.sigma_dist!r}")
         if self.batch_size < 1 or self.sigma_max <= 0 or self.lr <= 0:
             raise ValueError("batch_size, sigma_max and lr must be positive")
+        if self.channels not in (None, 1, 3):
+            raise ValueError(f"channels must be 1 or 3 (or unset to keep the data's), got {self.channels}")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ValueError(f"ema decay must lie in (0, 1), got {self.ema}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import tomli_w
 import torch
 import torch.distributed as dist
@@ -86,17 +88,10 @@ def read_run_config(run: Path) -> tuple[ModelConfig, TrainConfig]:
     return from_dict(ModelConfig, values["model"]), from_dict(TrainConfig, values["train"])
 
 
-def prepare_run(run: Path, model_config: ModelConfig, config: TrainConfig, resume: bool) -> tuple[ModelConfig, TrainConfig]:
-    """Refuse to overwrite a run; on resume keep its model and data, taking only the new length."""
-    if (run / STATE).exists() and not resume:
-        raise FileExistsError(f"{run} already holds a training run; pass --resume to continue it or choose another --out")
-    if resume and (run / STATE).exists():
-        old_model, old = read_run_config(run)
-        if old_model != model_config:
-            raise ValueError(f"--resume: {run} was trained with {old_model}, not {model_config}")
-        config = TrainConfig(**{**to_dict(old), "steps": config.steps, "epochs": config.epochs})
-        return old_model, config
-    return model_config, config
+def resumed_configs(run: Path, config: TrainConfig) -> tuple[ModelConfig, TrainConfig]:
+    """On resume the run's own config.toml decides model and data; only the length comes from the caller."""
+    model_config, old = read_run_config(run)
+    return model_config, dataclasses.replace(old, steps=config.steps, epochs=config.epochs)
 
 
 def write_config(run: Path, model_config: ModelConfig, config: TrainConfig) -> None:
@@ -125,34 +120,37 @@ def init_distributed() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
-def load_data(config: TrainConfig, channels: int | None) -> tuple[ImageSet, TrainingSet, torch.Tensor, list[str]]:
+def load_data(config: TrainConfig) -> tuple[ImageSet, TrainingSet, torch.Tensor]:
     """Training images, and a fixed held-out tensor: `val_data` if given, else a seeded split of `data`."""
-    images = open_source(config.data, channels=channels)
+    images = open_source(config.data, channels=config.channels)
     transform = Transform(size=config.image_size, mode=config.resize, flip=config.flip)
     heldout_transform = Transform(size=config.image_size, mode=config.resize)
     if config.val_data:
         val = open_source(config.val_data, channels=images.channels)
-        n = min(config.holdout, len(val))
-        heldout = stack_images(val, range(n), heldout_transform)
+        chosen = np.random.default_rng(config.seed).permutation(len(val))[: config.holdout]
+        heldout = stack_images(val, np.sort(chosen), heldout_transform)
         train_idx = None
     else:
         train_idx, held_idx = split_indices(len(images), min(config.holdout, len(images) // 2), config.seed)
         heldout = stack_images(images, held_idx, heldout_transform)
-    return images, TrainingSet(images, transform, train_idx), heldout, list(images.notes)
+    return images, TrainingSet(images, transform, train_idx), heldout
 
 
 def train(
     model_config: ModelConfig, config: TrainConfig, run: str | Path, resume: bool = False, progress: bool = True
 ) -> Path:
-    """Train a BlindUNet into `run`; returns the path of its weights."""
+    """Train a BlindUNet into `run` (its channel count follows the data); returns the path of its weights."""
     run = Path(run)
-    model_config, config = prepare_run(run, model_config, config, resume)
+    resuming = resume and (run / STATE).exists()
+    if (run / STATE).exists() and not resume:
+        raise FileExistsError(f"{run} already holds a training run; pass --resume to continue it or choose another --out")
+    if resuming:
+        model_config, config = resumed_configs(run, config)
     rank, world, device = init_distributed()
     if config.batch_size % world:
         raise ValueError(f"--batch-size {config.batch_size} must be divisible by the {world} processes")
-    images, trainset, heldout, notes = load_data(config, model_config.channels)
-    if images.channels != model_config.channels:
-        raise ValueError(f"{config.data} has {images.channels}-channel images but the model expects {model_config.channels}")
+    images, trainset, heldout = load_data(config)
+    model_config = dataclasses.replace(model_config, channels=images.channels)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -160,7 +158,7 @@ def train(
     ema = copy.deepcopy(model).eval().requires_grad_(False) if config.ema else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step = 0
-    if resume and (run / STATE).exists():
+    if resuming:
         step = load_training_state(run / STATE, model, optimizer, ema)
     schedule = Schedule(len(trainset), config.batch_size, config.seed)
     total = config.steps if config.steps is not None else config.epochs * schedule.steps_per_epoch
@@ -182,7 +180,7 @@ def train(
         TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
         TimeRemainingColumn(), disable=not progress or rank != 0,
     )
-    for note in notes if rank == 0 and progress else ():
+    for note in images.notes if rank == 0 and progress else ():
         bar.console.print(f"[yellow]note:[/] {note}")
     last_good = step
     losses: list[float] = []

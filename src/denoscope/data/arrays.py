@@ -47,7 +47,7 @@ def as_labels(labels: np.ndarray, n: int, what: str, first: int) -> np.ndarray:
     if labels.size != n or not np.issubdtype(labels.dtype, np.integer):
         raise DataError(f"{what} is {labels.dtype} shaped {labels.shape}; expected {n} integer labels, one per image")
     labels = labels.reshape(-1).astype(np.int64) - first
-    if labels.min() < 0:
+    if (labels < 0).any():
         raise DataError(f"{what} has labels below {first}; expected labels counted from {first}")
     return labels
 

@@ -19,21 +19,21 @@ def check_sizes(images: ImageSet, indices: np.ndarray, transform: Transform) -> 
     """Fail before training starts, from the headers, rather than in a DataLoader worker later."""
     sizes = images.sizes[indices]
     if transform.size is None:
-        odd = np.flatnonzero((sizes != sizes[:1]).any(axis=1))
+        odd = np.flatnonzero((sizes != sizes[0]).any(axis=1))
         if len(odd):
-            i, j = indices[0], indices[odd[0]]
+            (h, w), (h2, w2) = sizes[0], sizes[odd[0]]
             raise DataError(
-                f"images differ in size ({images.where(i)} is {sizes[0, 0]}×{sizes[0, 1]}, "
-                f"{images.where(j)} is {images.size_of(j)[0]}×{images.size_of(j)[1]}); pass an image size"
+                f"images differ in size ({images.where(indices[0])} is {h}×{w}, "
+                f"{images.where(indices[odd[0]])} is {h2}×{w2}); pass an image size"
             )
     elif transform.mode != "resize":
         small = np.flatnonzero(sizes.min(axis=1) < transform.size)
         if len(small):
-            i = indices[small[0]]
-            h, w = images.size_of(i)
+            h, w = sizes[small[0]]
             raise DataError(
-                f"{images.where(i)} is {h}×{w}, smaller than the {transform.size}×{transform.size} "
-                f"that {transform.mode} needs ({count(len(small), 'image')} too small); use a smaller image size or mode 'resize'"
+                f"{images.where(indices[small[0]])} is {h}×{w}, smaller than the {transform.size}×{transform.size} "
+                f"that {transform.mode} needs ({count(len(small), 'image')} too small); "
+                "use a smaller image size or mode 'resize'"
             )
 
 
