@@ -78,6 +78,7 @@ def denoise(
     seed: Annotated[int, typer.Option(help="Seed of the added noise.")] = 0,
     max_images: Annotated[Optional[int], typer.Option(help="Evaluate only the first N images.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 16,
+    channels: Annotated[Optional[int], typer.Option(help="Convert the images to 1 or 3 channels first.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
 ) -> None:
     """Add Gaussian noise with a fixed seed, denoise, and report PSNR/SSIM per σ."""
@@ -86,7 +87,7 @@ def denoise(
     from .evaluate import evaluate_images, write_denoise_report
 
     try:
-        images = open_source(data)
+        images = open_source(data, channels=channels)
         net = load_denoiser(model, device=device, channels=images.channels)
         for note in images.notes:
             console.print(f"[yellow]note:[/] {note}")

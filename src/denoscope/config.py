@@ -45,7 +45,7 @@ class ModelConfig:
 
 PRESETS: dict[str, ModelConfig] = {
     "paper": ModelConfig(),
-    "small": ModelConfig(widths=(32, 64, 128), mid_width=256),
+    "small": ModelConfig(widths=(32, 64, 128), mid_width=256, skip=True, head="residual"),
     "tiny": ModelConfig(widths=(8, 16), mid_width=16, enc_depth=1, mid_depth=1, dec_depth=2),
 }
 

@@ -40,6 +40,13 @@ def sample_sigma(n: int, sigma_max: float, dist_name: str, generator: torch.Gene
     return sigma_max * (u * u if dist_name == "inv-sqrt" else u)
 
 
+def denoising_loss(net: torch.nn.Module, x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """‖D(x + σz) − x‖² averaged over pixels, with σ per image: the blind denoiser never sees σ."""
+    sigma = sample_sigma(x.shape[0], config.sigma_max, config.sigma_dist, generator)
+    y = x + sigma.view(-1, 1, 1, 1) * torch.randn(x.shape, generator=generator, device=x.device)
+    return F.mse_loss(net(y).float(), x)
+
+
 def derived_seed(*parts: int) -> int:
     """One 63-bit seed from several integers, so every draw is a function of (seed, step, …) alone."""
     h = 0
@@ -193,11 +200,8 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, epoch)
             x = x.to(device, non_blocking=True)
-            g = torch.Generator(device).manual_seed(derived_seed(config.seed, step, rank))
-            sigma = sample_sigma(x.shape[0], config.sigma_max, config.sigma_dist, g)
-            y = x + sigma.view(-1, 1, 1, 1) * torch.randn(x.shape, generator=g, device=device)
             with autocast:
-                loss = F.mse_loss(net(y).float(), x)
+                loss = denoising_loss(net, x, config, torch.Generator(device).manual_seed(derived_seed(config.seed, step, rank)))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -225,6 +229,9 @@ def train(
                     model.train()
                     log.write(json.dumps({"step": step, **scores}) + "\n")
                     log.flush()
+                    if progress:
+                        bar.console.print(f"step {step} held-out PSNR: " + ", ".join(
+                            f"σ={s} {p:.2f} dB (noisy {scores['psnr_input'][s]:.2f})" for s, p in scores["psnr"].items()))
                 if step % config.checkpoint_every == 0 or step == total:
                     save_training_state(run / STATE, model, optimizer, step, ema)
                     save_weights(run / WEIGHTS, ema or model, step=step)
