@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import atomic_path, write_text
+from .data.dataset import to_tensor
 
 if TYPE_CHECKING:
     from .data import ImageSet
@@ -127,11 +128,6 @@ def heldout_psnr(
     return scores
 
 
-def to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
-    """uint8 H×W×C arrays of one size → float N×C×H×W in [0, 1]."""
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
-
-
 def to_array(x: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 0).numpy().astype(np.float32)
 
@@ -201,7 +197,7 @@ def evaluate_images(
     noisy = [[None] * e for _ in sigmas]
     denoised = [[None] * e for _ in sigmas]
     for idx in batches_by_size(arrays, batch_size):
-        x = to_tensor([arrays[i] for i in idx])
+        x = torch.stack([to_tensor(arrays[i]) for i in idx])
         z = noise_for(x, seed, idx)
         for s, sigma in enumerate(sigmas):
             y = x + sigma * z
@@ -222,7 +218,7 @@ def evaluate_images(
         "padding": f"reflect to a multiple of {model.factor}" if padded else "none",
         "sigma": summarise(scores, sigmas),
     }
-    clean = [to_array(to_tensor([a])[0]) for a in arrays[:e]]
+    clean = [to_array(to_tensor(a)) for a in arrays[:e]]
     return metrics, stack_examples(clean, noisy, denoised, sigmas)
 
 
