@@ -22,12 +22,15 @@ def test_train_then_denoise_through_the_cli(tmp_path):
     config = (run / "config.toml").read_text()
     assert 'data = "synthetic:shapes?n=48&size=16&seed=5"' in config and "steps = 4" in config
 
-    done = invoke("denoise", "--model", run, "--data", "synthetic:shapes?n=6&size=18&seed=9", "--sigma", "0.1", "--sigma", "0.3", "--out", out)
+    done = invoke("denoise", "--model", run, "--data", "synthetic:shapes?n=6&size=18&seed=9", "--sigma", "0.1", "0.3", "--out", out)
     assert done.exit_code == 0, done.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["images"] == 6 and set(metrics["sigma"]) == {"0.1", "0.3"}
     assert metrics["padded"] == 6 and "padded" in done.output  # 18 is not a multiple of 4
     assert abs(metrics["sigma"]["0.1"]["psnr_input"] - 20) < 0.5
+    again = invoke("denoise", "--model", run, "--data", "synthetic:shapes?n=2&size=16", "--sigma", "0.2", "--sigma", "0.4", "--out", out)
+    assert again.exit_code == 0, again.output
+    assert set(json.loads((out / "metrics.json").read_text())["sigma"]) == {"0.2", "0.4"}
 
 
 def test_bad_inputs_exit_non_zero_with_one_clear_sentence(tmp_path):

@@ -74,7 +74,8 @@ def denoise(
     model: Annotated[Path, typer.Option(help="Run directory or .safetensors checkpoint.")],
     data: Annotated[str, typer.Option(help="Image source: folder, .tar, .npz/.npy or synthetic:NAME.")],
     out: Annotated[Path, typer.Option(help="Directory for metrics.json, examples.npz and denoised.png.")],
-    sigma: Annotated[list[float], typer.Option(help="Noise std(s) to evaluate (images in [0, 1]).")] = [0.05, 0.1, 0.2],
+    sigma: Annotated[list[float], typer.Option(help="Noise std(s) to evaluate (images in [0, 1]): --sigma 0.05 0.1 0.2.")] = [0.05, 0.1, 0.2],
+    more_sigma: Annotated[Optional[list[float]], typer.Argument(hidden=True, help="Further σ after --sigma.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the added noise.")] = 0,
     max_images: Annotated[Optional[int], typer.Option(help="Evaluate only the first N images.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 16,
@@ -91,7 +92,7 @@ def denoise(
         net = load_denoiser(model, device=device, channels=images.channels)
         for note in images.notes:
             console.print(f"[yellow]note:[/] {note}")
-        metrics, examples = evaluate_images(net, images, sigma, seed=seed, batch_size=batch_size, max_images=max_images)
+        metrics, examples = evaluate_images(net, images, [*sigma, *(more_sigma or [])], seed=seed, batch_size=batch_size, max_images=max_images)
         write_denoise_report(out, metrics, examples)
     except FAILURES as e:
         fail(e)
