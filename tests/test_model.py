@@ -98,3 +98,20 @@ def test_config_round_trips_through_plain_dicts_and_refuses_unknown_fields():
         from_dict(ModelConfig, {**to_dict(config), "depth": 3})
     with pytest.raises(ValueError, match="unknown preset"):
         model_config("huge")
+
+
+def test_running_norm_computes_the_same_function_in_training_and_eval():
+    model = BlindUNet(model_config("tiny", norm="running"))
+    y = torch.rand(4, 3, 16, 16)
+    with torch.no_grad():
+        model.train()
+        trained = model(y)  # updates the running stds, then divides by them
+        assert torch.equal(trained, model.eval()(y))
+        batch = BlindUNet(model_config("tiny")).train()
+        batch.load_state_dict(model.state_dict())
+        assert not torch.allclose(batch(y), trained)  # the authors' layer divides by this batch's std instead
+
+
+def test_unknown_norm_is_refused():
+    with pytest.raises(ValueError, match="norm must be 'batch'"):
+        model_config("tiny", norm="layer")

@@ -42,6 +42,7 @@ def train(
     skip: Annotated[Optional[bool], typer.Option("--skip/--no-skip", help="Override the preset's skip connections.")] = None,
     bias: Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="Override the preset's conv biases.")] = None,
     head: Annotated[Optional[str], typer.Option(help="Override the output head: image or residual.")] = None,
+    norm: Annotated[Optional[str], typer.Option(help="Normalise by the batch std (the authors') or the running std in training too.")] = None,
     channels: Annotated[Optional[int], typer.Option(help="Image channels (1 or 3); default: the data's.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the weights, data order and noise.")] = 0,
     log_every: Annotated[int, typer.Option(help="Steps between loss lines in metrics.jsonl.")] = 20,
@@ -56,7 +57,7 @@ def train(
     from .train import train as run_training
 
     try:
-        mc = model_config(preset, skip=skip, bias=bias, head=head)
+        mc = model_config(preset, skip=skip, bias=bias, head=head, norm=norm)
         tc = TrainConfig(
             data=data, val_data=val_data, channels=channels, holdout=holdout, image_size=image_size, resize=resize, flip=flip,
             batch_size=batch_size, steps=steps, epochs=epochs, lr=lr, lr_halve_every=lr_halve_every,

@@ -20,6 +20,7 @@ class ModelConfig:
     bias: bool = False
     skip: bool = False
     head: str = "image"
+    norm: str = "batch"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -29,6 +30,8 @@ class ModelConfig:
             raise ValueError("widths must name at least one encoder block width")
         if min(self.enc_depth, self.mid_depth) < 1 or self.dec_depth < 2:
             raise ValueError("enc_depth and mid_depth must be >= 1 and dec_depth >= 2")
+        if self.norm not in ("batch", "running"):
+            raise ValueError(f"norm must be 'batch' (the authors') or 'running', got {self.norm!r}")
         if self.head not in ("image", "residual"):
             raise ValueError(f"head must be 'image' or 'residual', got {self.head!r}")
 

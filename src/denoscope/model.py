@@ -10,37 +10,41 @@ from .config import ModelConfig
 
 
 class ChannelScale(nn.Module):
-    """Divide each channel by its std over batch and space, times a learned gain (no mean, no shift)."""
+    """Divide each channel by its std over batch and space, times a learned gain (no mean, no shift).
 
-    def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-5):
+    `running=True` divides by the running std in training too, so training and eval compute the same function.
+    """
+
+    def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-5, running: bool = False):
         super().__init__()
         self.gain = nn.Parameter(torch.ones(1, channels, 1, 1))
         self.register_buffer("running_std", torch.ones(1, channels, 1, 1))
         self.momentum = momentum
         self.eps = eps
+        self.running = running
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        std = self.running_std
         if self.training:
-            std = torch.sqrt(x.float().var(dim=(0, 2, 3), keepdim=True, unbiased=False) + self.eps)
+            batch_std = torch.sqrt(x.float().var(dim=(0, 2, 3), keepdim=True, unbiased=False) + self.eps)
             with torch.no_grad():
-                self.running_std.lerp_(std, self.momentum)
-        else:
-            std = self.running_std
+                self.running_std.lerp_(batch_std, self.momentum)
+            std = self.running_std.clone() if self.running else batch_std
         return x * (self.gain / std).to(x.dtype)
 
 
-def conv_layer(c_in: int, c_out: int, bias: bool, norm: bool = True, relu: bool = True) -> nn.Sequential:
-    """3×3 zero-padded conv, then channel-std normalisation and ReLU."""
+def conv_layer(c_in: int, c_out: int, bias: bool, norm: str | None = "batch", relu: bool = True) -> nn.Sequential:
+    """3×3 zero-padded conv, then channel-std normalisation (batch or running std) and ReLU."""
     layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias)]
     if norm:
-        layers.append(ChannelScale(c_out))
+        layers.append(ChannelScale(c_out, running=norm == "running"))
     if relu:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
 
-def conv_block(c_in: int, c_out: int, depth: int, bias: bool) -> nn.Sequential:
-    return nn.Sequential(*(conv_layer(c_in if i == 0 else c_out, c_out, bias) for i in range(depth)))
+def conv_block(c_in: int, c_out: int, depth: int, bias: bool, norm: str) -> nn.Sequential:
+    return nn.Sequential(*(conv_layer(c_in if i == 0 else c_out, c_out, bias, norm) for i in range(depth)))
 
 
 class BlindUNet(nn.Module):
@@ -53,15 +57,15 @@ class BlindUNet(nn.Module):
         blocks: dict[str, nn.Module] = {}
         ups: dict[str, nn.Module] = {}
         for i in range(n):
-            blocks[f"enc{i + 1}"] = conv_block(c.channels if i == 0 else w[i - 1], w[i], c.enc_depth, c.bias)
-        blocks["enc1"][0] = conv_layer(c.channels, w[0], c.bias, norm=False)
-        blocks["mid"] = conv_block(w[-1], c.mid_width, c.mid_depth, c.bias)
+            blocks[f"enc{i + 1}"] = conv_block(c.channels if i == 0 else w[i - 1], w[i], c.enc_depth, c.bias, c.norm)
+        blocks["enc1"][0] = conv_layer(c.channels, w[0], c.bias, norm=None)
+        blocks["mid"] = conv_block(w[-1], c.mid_width, c.mid_depth, c.bias, c.norm)
         for i in reversed(range(n)):
             c_up = c.mid_width if i == n - 1 else w[i + 1]
             ups[f"dec{i + 1}"] = nn.ConvTranspose2d(c_up, w[i], 2, stride=2, bias=False)
-            dec = conv_block(2 * w[i] if c.skip else w[i], w[i], c.dec_depth - 1 if i == 0 else c.dec_depth, c.bias)
+            dec = conv_block(2 * w[i] if c.skip else w[i], w[i], c.dec_depth - 1 if i == 0 else c.dec_depth, c.bias, c.norm)
             if i == 0:
-                dec.append(conv_layer(w[0], c.channels, c.bias, norm=False, relu=False))
+                dec.append(conv_layer(w[0], c.channels, c.bias, norm=None, relu=False))
             blocks[f"dec{i + 1}"] = dec
         self.blocks = nn.ModuleDict({name: blocks[name] for name in c.block_names})
         self.up = nn.ModuleDict(ups)
