@@ -86,7 +86,7 @@ def denoise(
     """Add Gaussian noise with a fixed seed, denoise, and report PSNR/SSIM per σ."""
     from .checkpoint import load_denoiser
     from .data import open_source
-    from .evaluate import evaluate_images, write_denoise_report
+    from .evaluate import evaluate_images, summary_lines, write_denoise_report
 
     try:
         images = open_source(data, channels=channels)
@@ -99,8 +99,8 @@ def denoise(
         fail(e)
     if metrics["padded"]:
         console.print(f"note: {metrics['padded']} image(s) padded ({metrics['padding']}) and cropped back")
-    for s, m in metrics["sigma"].items():
-        console.print(f"σ={s}: PSNR {m['psnr']:.2f} dB (noisy {m['psnr_input']:.2f} dB), SSIM {m['ssim']:.3f}")
+    for line in summary_lines(metrics):
+        console.print(line)
     console.print(f"outputs: {out / 'metrics.json'}, {out / 'examples.npz'}, {out / 'denoised.png'}")
 
 

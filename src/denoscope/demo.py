@@ -10,7 +10,7 @@ from rich.console import Console
 from .checkpoint import load_denoiser
 from .config import TrainConfig, model_config
 from .data import open_source
-from .evaluate import evaluate_images, write_denoise_report
+from .evaluate import evaluate_images, summary_lines, write_denoise_report
 from .train import train
 
 TRAIN_SOURCE = "synthetic:shapes?n=4096&size=32&seed=0"
@@ -31,7 +31,7 @@ def run_demo(out: str | Path, steps: int = 400, preset: str = "small", console: 
     images = open_source(TEST_SOURCE)
     metrics, examples = evaluate_images(load_denoiser(weights), images, (0.05, 0.1, 0.2, 0.4), seed=0)
     write_denoise_report(out / "denoise", metrics, examples)
-    for s, m in metrics["sigma"].items():
-        console.print(f"σ={s}: PSNR {m['psnr']:.2f} dB (noisy {m['psnr_input']:.2f} dB), SSIM {m['ssim']:.3f}")
+    for line in summary_lines(metrics):
+        console.print(line)
     console.print(f"outputs: {weights}, {out / 'denoise' / 'metrics.json'}, {out / 'denoise' / 'denoised.png'}")
     return metrics

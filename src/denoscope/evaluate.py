@@ -222,6 +222,14 @@ def evaluate_images(
     return metrics, stack_examples(clean, noisy, denoised, sigmas)
 
 
+def summary_lines(metrics: dict) -> list[str]:
+    """One line per σ of what evaluate_images measured, for the terminal."""
+    return [
+        f"σ={s}: PSNR {m['psnr']:.2f} dB (noisy {m['psnr_input']:.2f} dB), SSIM {m['ssim']:.3f}"
+        for s, m in metrics["sigma"].items()
+    ]
+
+
 def write_denoise_report(out_dir: str | Path, metrics: dict, examples: dict[str, np.ndarray]) -> None:
     """metrics.json, examples.npz and denoised.png, each written whole or not at all (matplotlib loads only here)."""
     from .report.figures import denoise_figure
