@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -10,18 +11,29 @@ DATA = "synthetic:shapes?n=48&size=16&seed=5"
 runner = CliRunner()
 
 
-def invoke(*args: str):
+def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def test_train_then_denoise_through_the_cli(tmp_path):
-    run, out = tmp_path / "run", tmp_path / "eval"
-    done = invoke("train", "--data", DATA, "--preset", "tiny", "--out", run, "--steps", "4", "--batch-size", "8", "--holdout", "8", "--eval-every", "2")
-    assert done.exit_code == 0, done.output
-    assert "model.safetensors" in done.output
-    config = (run / "config.toml").read_text()
-    assert 'data = "synthetic:shapes?n=48&size=16&seed=5"' in config and "steps = 4" in config
+def one_sentence_error(done, *words: str) -> None:
+    assert done.exit_code == 1, done.output
+    assert "error:" in done.output and "Traceback" not in done.output
+    for w in words:
+        assert w in done.output, done.output
 
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    done = invoke("train", "--data", DATA, "--preset", "tiny", "--out", out, "--steps", "4", "--batch-size", "8", "--holdout", "8", "--eval-every", "2")
+    assert done.exit_code == 0, done.output
+    return out
+
+
+def test_train_then_denoise_through_the_cli(run, tmp_path):
+    config = (run / "config.toml").read_text()
+    assert 'data = "synthetic:shapes?n=48&size=16&seed=5"' in config and 'norm = "layer"' in config
+    out = tmp_path / "eval"
     done = invoke("denoise", "--model", run, "--data", "synthetic:shapes?n=6&size=18&seed=9", "--sigma", "0.1", "0.3", "--out", out)
     assert done.exit_code == 0, done.output
     metrics = json.loads((out / "metrics.json").read_text())
@@ -33,23 +45,50 @@ def test_train_then_denoise_through_the_cli(tmp_path):
     assert set(json.loads((out / "metrics.json").read_text())["sigma"]) == {"0.2", "0.4"}
 
 
-def test_bad_inputs_exit_non_zero_with_one_clear_sentence(tmp_path):
-    done = invoke("train", "--data", tmp_path / "missing", "--preset", "tiny", "--out", tmp_path / "run", "--steps", "2")
-    assert done.exit_code == 1
-    assert "error:" in done.output and "missing" in done.output and "no such file" in done.output
+def test_resume_takes_the_definition_from_the_run_and_refuses_changes_by_name(run):
+    done = invoke("train", "--out", run, "--resume", "--steps", "6", "--log-every", "1")  # no --data needed
+    assert done.exit_code == 0, done.output
+    one_sentence_error(invoke("train", "--out", run, "--resume", "--steps", "8", "--lr", "0.01"), "lr was 0.001, now 0.01")
+    one_sentence_error(invoke("train", "--out", run, "--resume", "--steps", "8", "--data", "synthetic:shapes?n=9"), "data was")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--steps", "0"], ["steps must be at least 1"]),
+    (["--steps", "-1"], ["steps must be at least 1"]),
+    (["--epochs", "0"], ["epochs must be at least 1"]),
+    (["--steps", "2", "--log-every", "0"], ["log_every must be at least 1"]),
+    (["--steps", "2", "--checkpoint-every", "0"], ["checkpoint_every must be at least 1"]),
+    (["--steps", "2", "--lr-halve-every", "0"], ["lr_halve_every must be a positive"]),
+    (["--steps", "2", "--holdout", "0"], ["holdout must be at least 1"]),
+    (["--steps", "2", "--sigma-max", "nan"], ["sigma_max must be a positive finite"]),
+    (["--steps", "2", "--device", "cuda"], ["no CUDA GPU"]),
+    (["--steps", "2", "--preset", "huge"], ["unknown preset 'huge'"]),
+])
+def test_bad_training_options_exit_1_with_one_sentence_and_write_nothing(tmp_path, args, words):
+    done = invoke("train", "--data", DATA, "--out", tmp_path / "run", *args)
+    one_sentence_error(done, *words)
     assert not (tmp_path / "run").exists()
 
-    done = invoke("train", "--data", DATA, "--preset", "tiny", "--out", tmp_path / "run", "--steps", "2", "--batch-size", "8", "--holdout", "8")
-    assert done.exit_code == 0, done.output
-    again = invoke("train", "--data", DATA, "--preset", "tiny", "--out", tmp_path / "run", "--steps", "2")
-    assert again.exit_code == 1 and "--resume" in again.output
+
+def test_bad_inputs_exit_non_zero_with_one_clear_sentence(run, tmp_path):
+    done = invoke("train", "--data", tmp_path / "missing", "--preset", "tiny", "--out", tmp_path / "r", "--steps", "2")
+    one_sentence_error(done, "missing", "no such file")
+    assert not (tmp_path / "r").exists()
+    one_sentence_error(invoke("train", "--data", DATA, "--preset", "tiny", "--out", run, "--steps", "2"), "already holds a training run")
+    one_sentence_error(invoke("train", "--out", tmp_path / "new", "--steps", "2"), "--data is required")
 
     gray = tmp_path / "gray"
     gray.mkdir()
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(gray / "a.png")
-    done = invoke("denoise", "--model", tmp_path / "run", "--data", gray, "--out", tmp_path / "eval")
-    assert done.exit_code == 1 and "3-channel images, but the data has 1 channel" in done.output
+    done = invoke("denoise", "--model", run, "--data", gray, "--out", tmp_path / "eval")
+    one_sentence_error(done, "3-channel images, but the data has 1 channel")
     assert not (tmp_path / "eval").exists()
+    for sigma in ("nan", "0", "-1"):
+        one_sentence_error(invoke("denoise", "--model", run, "--data", DATA, "--sigma", sigma, "--out", tmp_path / "e2"), "positive finite")
+    assert not (tmp_path / "e2").exists()
 
-    done = invoke("train", "--data", DATA, "--preset", "huge", "--out", tmp_path / "r2", "--steps", "2")
-    assert done.exit_code == 1 and "unknown preset 'huge'" in done.output
+
+def test_unwritable_outputs_are_refused_in_one_sentence(run, tmp_path):
+    (tmp_path / "file").write_text("x")
+    one_sentence_error(invoke("denoise", "--model", run, "--data", DATA, "--out", tmp_path / "file" / "out"), "is a file, not a folder")
+    one_sentence_error(invoke("train", "--data", DATA, "--out", "/proc/denoscope-run", "--steps", "2"), "/proc/denoscope-run")

@@ -9,16 +9,23 @@ import pytest
 import torch
 
 import denoscope.train as train_module
-from denoscope.checkpoint import STATE, load_denoiser
-from denoscope.config import TrainConfig, model_config
-from denoscope.train import Schedule, TrainingDiverged, derived_seed, learning_rate, sample_sigma, train
+from denoscope.checkpoint import load_denoiser, load_network
+from denoscope.config import ModelConfig, RunOptions, TrainConfig, model_config
+from denoscope.errors import ConfigError
+from denoscope.io import STATE
+from denoscope.nn.unet import BlindUNet
+from denoscope.train import Schedule, TrainingDiverged, learning_rate, sample_sigma, train, update_ema
 
 DATA = "synthetic:shapes?n=96&size=16&seed=3"
+TINY = model_config("tiny")
 
 
 def config(**overrides) -> TrainConfig:
-    base = dict(data=DATA, steps=6, batch_size=8, holdout=16, log_every=1, eval_every=3, checkpoint_every=3, eval_sigmas=(0.1, 0.2))
-    return TrainConfig(**{**base, **overrides})
+    return TrainConfig(**{**dict(data=DATA, batch_size=8, holdout=16, eval_sigmas=(0.1, 0.2)), **overrides})
+
+
+def options(**overrides) -> RunOptions:
+    return RunOptions(**{**dict(steps=6, log_every=1, eval_every=3, checkpoint_every=3), **overrides})
 
 
 def log(run: Path, key: str) -> list[dict]:
@@ -27,7 +34,9 @@ def log(run: Path, key: str) -> list[dict]:
 
 @pytest.mark.parametrize("name, cdf", [("inv-sqrt", np.sqrt), ("uniform", lambda t: t)])
 def test_sigma_follows_its_distribution(name, cdf):
-    sigma = sample_sigma(200_000, 2.0, name, torch.Generator().manual_seed(0)).numpy()
+    from denoscope import rng
+
+    sigma = sample_sigma(rng.key(0, torch.arange(200_000)), 2.0, name).numpy()
     assert sigma.min() >= 0 and sigma.max() <= 2.0
     for t in (0.1, 0.25, 0.5, 0.9):
         assert abs((sigma <= 2.0 * t).mean() - cdf(t)) < 0.005
@@ -35,16 +44,17 @@ def test_sigma_follows_its_distribution(name, cdf):
 
 def test_each_epoch_visits_every_image_once_and_ranks_split_the_batch():
     schedule = Schedule(n_train=40, batch_size=8, seed=1)
-    epoch = [p for s in range(5) for p, _ in schedule.batch(s)]
+    epoch = [p for s in range(5) for _, p, _ in schedule.batch(s)]
     assert sorted(epoch) == list(range(40))
-    assert [p for p, _ in schedule.batch(5)] != [p for p, _ in schedule.batch(0)]  # reshuffled
+    assert [p for _, p, _ in schedule.batch(5)] != [p for _, p, _ in schedule.batch(0)]  # reshuffled
     both = schedule.batch(7, rank=0, world=2) + schedule.batch(7, rank=1, world=2)
     assert sorted(both) == sorted(schedule.batch(7))
     assert schedule.batch(7) == Schedule(40, 8, 1).batch(7)
 
 
-def test_small_data_is_repeated_to_fill_a_batch():
-    assert len(Schedule(n_train=5, batch_size=8, seed=0).batch(0)) == 8
+def test_small_data_is_repeated_to_fill_a_batch_with_distinct_keys():
+    items = Schedule(n_train=5, batch_size=8, seed=0).batch(0)
+    assert len(items) == 8 and len(set(items)) == 8  # (epoch, image, occurrence) never repeats
 
 
 def test_learning_rate_halves_every_k_epochs():
@@ -52,13 +62,20 @@ def test_learning_rate_halves_every_k_epochs():
     assert [learning_rate(c, e) for e in range(5)] == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]
 
 
-def test_seeds_differ_by_part():
-    assert len({derived_seed(0, s) for s in range(1000)} | {derived_seed(1, s) for s in range(1000)}) == 2000
+def test_ema_follows_its_closed_form():
+    model, ema = BlindUNet(TINY), BlindUNet(TINY)
+    e0 = [p.detach().clone() for p in ema.parameters()]
+    target = [p.detach().clone() for p in model.parameters()]
+    decay = 0.9
+    for _ in range(5):
+        update_ema(ema, model, decay)
+    for e, p, start in zip(ema.parameters(), target, e0):  # e_k = p + decay^k (e_0 − p) for a fixed p
+        torch.testing.assert_close(e, p + decay**5 * (start - p))
 
 
 def test_training_writes_a_loadable_run_and_learns(tmp_path):
     run = tmp_path / "run"
-    weights = train(model_config("tiny"), config(steps=40, eval_every=40, checkpoint_every=20, lr=3e-3), run, progress=False)
+    weights = train(TINY, config(lr=3e-3), options(steps=40, eval_every=40, checkpoint_every=20), run, progress=False)
     assert {p.name for p in run.iterdir()} == {"config.toml", "metrics.jsonl", "model.safetensors", "checkpoint.safetensors"}
     losses = [r["loss"] for r in log(run, "loss")]
     assert len(losses) == 40
@@ -67,46 +84,72 @@ def test_training_writes_a_loadable_run_and_learns(tmp_path):
     assert scores["step"] == 40 and set(scores["psnr"]) == {"0.1", "0.2"}
     assert scores["psnr"]["0.2"] > scores["psnr_input"]["0.2"]  # it denoises already
     assert abs(scores["psnr_input"]["0.1"] - 20.0) < 0.3
-    assert load_denoiser(weights).config == model_config("tiny")
+    assert load_denoiser(weights).config == TINY
 
 
-def test_resume_reproduces_the_uninterrupted_loss_sequence(tmp_path):
-    train(model_config("tiny"), config(steps=9), tmp_path / "full", progress=False)
-    train(model_config("tiny"), config(steps=3), tmp_path / "cut", progress=False)
-    train(model_config("tiny"), config(steps=9), tmp_path / "cut", resume=True, progress=False)
+def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tmp_path):
+    train(TINY, config(), options(steps=9), tmp_path / "full", progress=False)
+    train(TINY, config(), options(steps=3), tmp_path / "cut", progress=False)
+    train(TINY, config(), options(steps=9, log_every=2), tmp_path / "cut", resume=True, progress=False)
     full, cut = log(tmp_path / "full", "loss"), log(tmp_path / "cut", "loss")
-    assert [r["step"] for r in cut] == list(range(1, 10))
-    assert [r["loss"] for r in cut] == [r["loss"] for r in full]
+    assert [r["step"] for r in cut] == [1, 2, 3, 4, 6, 8, 9]  # the log interval is a runtime setting
+    assert [r["loss"] for r in cut[:4]] == [r["loss"] for r in full[:4]] and cut[-1]["loss"] == full[-1]["loss"]
+    assert cut[4]["loss"] == pytest.approx((full[4]["loss"] + full[5]["loss"]) / 2)
     assert log(tmp_path / "cut", "psnr") == log(tmp_path / "full", "psnr")
-    a, b = load_denoiser(tmp_path / "full"), load_denoiser(tmp_path / "cut")
+    a, b = load_network(tmp_path / "full"), load_network(tmp_path / "cut")
     for x, y in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.equal(x, y)
 
 
+def test_resume_refuses_a_changed_definition_by_name(tmp_path):
+    train(TINY, config(), options(steps=3), tmp_path, progress=False)
+    with pytest.raises(ConfigError, match=r"lr was 0.001, now 0.01"):
+        train(TINY, config(lr=1e-2), options(steps=6), tmp_path, resume=True, progress=False)
+    with pytest.raises(ConfigError, match=r"norm was 'layer', now 'batch'"):
+        train(model_config("tiny", norm="batch"), config(), options(steps=6), tmp_path, resume=True, progress=False)
+    with pytest.raises(ConfigError, match="already at step 3"):
+        train(TINY, config(), options(steps=3), tmp_path, resume=True, progress=False)
+
+
+def test_resume_survives_a_torn_last_line_of_the_log(tmp_path):
+    train(TINY, config(), options(steps=3), tmp_path, progress=False)
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 4, "lo')
+    train(TINY, config(), options(steps=5), tmp_path, resume=True, progress=False)
+    assert [r["step"] for r in log(tmp_path, "loss")] == [1, 2, 3, 4, 5]
+
+
 def test_an_existing_run_is_not_overwritten(tmp_path):
-    train(model_config("tiny"), config(steps=3), tmp_path, progress=False)
-    with pytest.raises(FileExistsError, match="pass --resume"):
-        train(model_config("tiny"), config(steps=3), tmp_path, progress=False)
+    train(TINY, config(), options(steps=3), tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train(TINY, config(), options(steps=3), tmp_path, progress=False)
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     calls = []
 
-    def poisoned(n, sigma_max, name, generator):
-        calls.append(n)
-        sigma = sample_sigma(n, sigma_max, name, generator)
+    def poisoned(keys, sigma_max, name):
+        calls.append(1)
+        sigma = sample_sigma(keys, sigma_max, name)
         return sigma * float("nan") if len(calls) == 5 else sigma
 
     monkeypatch.setattr(train_module, "sample_sigma", poisoned)
     with pytest.raises(TrainingDiverged, match=r"loss is nan at step 5.*last good checkpoint \(step 3\)"):
-        train(model_config("tiny"), config(steps=9), tmp_path, progress=False)
-    model = load_denoiser(tmp_path / STATE)
+        train(TINY, config(), options(steps=9), tmp_path, progress=False)
+    model = load_network(tmp_path / STATE)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert max(r["step"] for r in log(tmp_path, "loss")) == 4
 
 
+def test_a_huge_learning_rate_never_saves_infinite_weights(tmp_path):
+    with pytest.raises(TrainingDiverged, match="Try a smaller learning rate"):
+        train(model_config("tiny", norm="running"), config(lr=1e6), options(steps=30, checkpoint_every=1), tmp_path, progress=False)
+    if (tmp_path / "model.safetensors").exists():
+        assert all(torch.isfinite(t).all() for t in load_network(tmp_path).state_dict().values())
+
+
 def test_ema_weights_are_what_model_safetensors_holds(tmp_path):
-    train(model_config("tiny"), config(steps=4, ema=0.5), tmp_path, progress=False)
+    train(TINY, config(ema=0.5), options(steps=4), tmp_path, progress=False)
     from safetensors.torch import load_file
 
     state = load_file(tmp_path / STATE)
@@ -116,15 +159,74 @@ def test_ema_weights_are_what_model_safetensors_holds(tmp_path):
     assert not torch.equal(weights[key], state["model." + key])
 
 
-def test_ddp_with_gloo_on_two_processes(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+@pytest.mark.parametrize("bad, message", [
+    (dict(steps=0), "steps must be at least 1"),
+    (dict(steps=-1), "steps must be at least 1"),
+    (dict(steps=None, epochs=0), "epochs must be at least 1"),
+    (dict(log_every=0), "log_every must be at least 1"),
+    (dict(checkpoint_every=0), "checkpoint_every must be at least 1"),
+])
+def test_zero_or_negative_counts_are_refused(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        options(**bad)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(lr_halve_every=0), "lr_halve_every must be a positive"),
+    (dict(sigma_max=float("nan")), "sigma_max must be a positive finite"),
+    (dict(holdout=0), "holdout must be at least 1"),
+])
+def test_bad_training_values_are_refused(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        config(**bad)
+
+
+def test_a_source_of_one_image_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ConfigError, match="holds 1 image"):
+        train(TINY, config(data="synthetic:shapes?n=1&size=16"), options(), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_kill_during_a_checkpoint_write_leaves_the_last_good_checkpoint(tmp_path):
+    train(TINY, config(), options(steps=3), tmp_path, progress=False)
+    before = load_network(tmp_path / STATE).state_dict()
+    code = f"""
+import os, safetensors.torch as st
+real = st.save_file
+def dying(tensors, path, metadata=None):
+    real(dict(list(tensors.items())[:2]), path, metadata=metadata)
+    os._exit(9)
+st.save_file = dying
+import denoscope.checkpoint as c
+c.save_file = dying
+from denoscope.train import train
+from denoscope.config import RunOptions, TrainConfig, model_config
+train(model_config("tiny"), TrainConfig(data={DATA!r}, batch_size=8, holdout=16, eval_sigmas=(0.1, 0.2)),
+      RunOptions(steps=6, log_every=1, eval_every=3, checkpoint_every=3), {str(tmp_path)!r}, resume=True, progress=False)
+"""
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 9
+    after = load_network(tmp_path / STATE).state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    train(TINY, config(), options(steps=6), tmp_path, resume=True, progress=False)  # resumes, and cleans the temporary
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def torchrun(nproc: int, out: Path) -> subprocess.CompletedProcess:
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-        "-m", "denoscope", "train", "--data", DATA, "--preset", "tiny", "--out", str(tmp_path),
-        "--steps", "4", "--batch-size", "8", "--holdout", "16", "--log-every", "1", "--eval-every", "4",
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+        "-m", "denoscope", "train", "--data", DATA, "--preset", "tiny", "--out", str(out),
+        "--steps", "4", "--batch-size", "8", "--holdout", "16", "--log-every", "1", "--eval-every", "4", "--device", "cpu",
     ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert [r["step"] for r in log(tmp_path, "loss")] == [1, 2, 3, 4]
-    assert log(tmp_path, "psnr")[0]["step"] == 4
-    assert load_denoiser(tmp_path).config.widths == model_config("tiny").widths
+    return subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240)
+
+
+def test_one_and_two_processes_compute_the_same_run(tmp_path):
+    for n in (1, 2):
+        done = torchrun(n, tmp_path / str(n))
+        assert done.returncode == 0, done.stderr[-2000:]
+    one, two = log(tmp_path / "1", "loss"), log(tmp_path / "2", "loss")
+    assert [r["step"] for r in two] == [1, 2, 3, 4]
+    np.testing.assert_allclose([r["loss"] for r in two], [r["loss"] for r in one], rtol=1e-4)
+    a, b = load_network(tmp_path / "1"), load_network(tmp_path / "2")
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=1e-3, atol=1e-5)

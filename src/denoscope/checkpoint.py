@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -14,37 +14,25 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .config import ModelConfig, from_dict, to_dict
-from .model import BlindUNet
-
-WEIGHTS = "model.safetensors"
-STATE = "checkpoint.safetensors"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable or does not fit what it is asked to be."""
+from .denoiser import Denoiser
+from .errors import CheckpointError, ConfigError
+from .io import STATE, WEIGHTS, atomic_file
+from .nn.unet import BlindUNet
 
 
-def atomic_path(path: Path) -> Path:
-    """A temporary sibling to write first and then rename over `path`, so no reader sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
-
-
-def write_text(path: Path, text: str) -> None:
-    tmp = atomic_path(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def config_text(config: Any) -> str:
+    """A config dataclass as TOML text: the one form configs are written in, in files and in checkpoint metadata."""
+    return tomli_w.dumps(to_dict(config))
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    tmp = atomic_path(path)
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
 
 def save_weights(path: str | Path, model: BlindUNet, **metadata: Any) -> None:
     """Weights plus the model config (as TOML text) in one safetensors file."""
-    meta = {"model_config": tomli_w.dumps(to_dict(model.config))}
+    meta = {"model_config": config_text(model.config)}
     meta.update({k: json.dumps(v) for k, v in metadata.items()})
     save_tensors(Path(path), model.state_dict(), meta)
 
@@ -70,17 +58,19 @@ def read_config(meta: dict[str, str], path: Path) -> ModelConfig:
         raise CheckpointError(f"checkpoint {path} carries no model_config; expected one written by denoscope")
     try:
         return from_dict(ModelConfig, tomllib.loads(meta["model_config"]))
-    except (tomllib.TOMLDecodeError, ValueError, TypeError) as e:
+    except (tomllib.TOMLDecodeError, ConfigError, TypeError) as e:
         raise CheckpointError(f"checkpoint {path} has an invalid model_config ({e})") from e
 
 
-def load_denoiser(
-    path: str | Path,
-    device: str | torch.device = "cpu",
-    expect: ModelConfig | None = None,
-    channels: int | None = None,
+def with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors stored under `prefix` (e.g. 'model.'), with the prefix taken off."""
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def load_network(
+    path: str | Path, device: str | torch.device = "cpu", expect: ModelConfig | None = None, channels: int | None = None
 ) -> BlindUNet:
-    """Rebuild the denoiser from a checkpoint alone, in eval mode; refuse one that does not fit `expect`/`channels`."""
+    """Rebuild the BlindUNet from a checkpoint alone; refuse one that does not fit `expect`/`channels`."""
     file = resolve(path)
     tensors, meta = read_tensors(file)
     config = read_config(meta, file)
@@ -91,8 +81,23 @@ def load_denoiser(
             f"checkpoint {file} denoises {config.channels}-channel images, but the data has {channels} channel(s)"
         )
     model = BlindUNet(config)
-    load_state(model, {k.removeprefix("model."): v for k, v in tensors.items() if not k.startswith(("ema.", "optim."))}, file)
-    return model.to(device).eval()
+    is_state = any(k.startswith("model.") for k in tensors)
+    load_state(model, with_prefix(tensors, "model.") if is_state else tensors, file)
+    return model.to(device)
+
+
+def load_denoiser(path: str | Path, device: str | torch.device = "cpu", batch_size: int = 64, **expect: Any) -> Denoiser:
+    """The Denoiser of a checkpoint (a run directory, model.safetensors or checkpoint.safetensors), in eval mode."""
+    return Denoiser(load_network(path, device, **expect), batch_size=batch_size)
+
+
+def file_hash(path: str | Path) -> str:
+    """sha256 of a checkpoint file, so outputs can name the exact weights they were computed from."""
+    h = hashlib.sha256()
+    with open(resolve(path), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], file: Path) -> None:
@@ -125,11 +130,7 @@ def save_training_state(
     opt = optimizer.state_dict()
     for i, state in opt["state"].items():
         tensors.update({f"optim.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
-    meta = {
-        "model_config": tomli_w.dumps(to_dict(model.config)),
-        "step": str(step),
-        "param_groups": json.dumps(opt["param_groups"]),
-    }
+    meta = {"model_config": config_text(model.config), "step": str(step), "param_groups": json.dumps(opt["param_groups"])}
     save_tensors(Path(path), tensors, meta)
 
 
@@ -141,15 +142,14 @@ def load_training_state(
     tensors, meta = read_tensors(file)
     if read_config(meta, file) != model.config:
         raise CheckpointError(f"checkpoint {file} holds architecture {read_config(meta, file)}, but the run asks for {model.config}")
-    load_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, file)
+    load_state(model, with_prefix(tensors, "model."), file)
     if ema is not None:
         if not any(k.startswith("ema.") for k in tensors):
             raise CheckpointError(f"checkpoint {file} has no EMA weights, but the run asks for an EMA")
-        load_state(ema, {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, file)
+        load_state(ema, with_prefix(tensors, "ema."), file)
     state: dict[int, dict[str, torch.Tensor]] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, i, name = k.split(".", 2)
-            state.setdefault(int(i), {})[name] = v
+    for k, v in with_prefix(tensors, "optim.").items():
+        i, name = k.split(".", 1)
+        state.setdefault(int(i), {})[name] = v
     optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
     return int(meta["step"])

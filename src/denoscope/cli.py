@@ -2,78 +2,118 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import sys
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
 
-from .checkpoint import CheckpointError
-from .data import DataError
+from .config import PRESET_HELP, PRESETS, RunOptions, TrainConfig
+from .errors import DenoscopeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train blind denoising UNets and open them up.")
 console = Console(stderr=True, soft_wrap=True)
-FAILURES = (DataError, CheckpointError, ValueError, FileExistsError, FileNotFoundError, RuntimeError)
 
 
-def fail(error: Exception) -> NoReturn:
-    console.print(f"[bold red]error:[/] {error}")
-    raise typer.Exit(1)
+def default(cls: type, name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
+def stage(fn: Callable) -> Callable:
+    """The user's mistakes become one red sentence and exit 1; Ctrl-C exits 130; anything else is a bug and shows its traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DenoscopeError as e:
+            console.print(f"[bold red]error:[/] {e}")
+            raise typer.Exit(1)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]: files already written are complete; a training run continues with --resume")
+            raise typer.Exit(130)
+
+    return wrapper
+
+
+PRESET_LIST = "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
+DATA_HELP = "Image source: folder, .tar, .npz/.npy or synthetic:NAME."
 
 
 @app.command()
+@stage
 def train(
-    data: Annotated[str, typer.Option(help="Image source: folder, .tar, .npz/.npy or synthetic:NAME.")],
     out: Annotated[Path, typer.Option(help="Run directory to create (or continue with --resume).")],
-    preset: Annotated[str, typer.Option(help="Model preset: paper, small or tiny.")] = "small",
-    steps: Annotated[Optional[int], typer.Option(help="Train for this many optimiser steps.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Train for this many epochs (instead of --steps).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Global batch size (split across torchrun processes).")] = 128,
+    data: Annotated[Optional[str], typer.Option(help=DATA_HELP + " Required for a new run.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help=f"Model preset (default small). {PRESET_LIST}.")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Train until this many optimiser steps.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Train until this many epochs (instead of --steps).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help=f"Global batch size, split across torchrun processes (default {default(TrainConfig, 'batch_size')}).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Crop/resize images to SIZE×SIZE.")] = None,
-    resize: Annotated[str, typer.Option(help="How to reach --image-size: resize, center-crop or random-patch.")] = "resize",
-    flip: Annotated[bool, typer.Option(help="Random horizontal flips.")] = True,
-    sigma_max: Annotated[float, typer.Option(help="Largest training noise std (images in [0, 1]).")] = 1.0,
-    sigma_dist: Annotated[str, typer.Option(help="inv-sqrt (density ∝ 1/√σ, the paper's) or uniform.")] = "inv-sqrt",
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    lr_halve_every: Annotated[float, typer.Option(help="Halve the learning rate every this many epochs.")] = 100.0,
-    ema: Annotated[Optional[float], typer.Option(help="Keep an EMA of the weights with this decay (e.g. 0.999).")] = None,
+    resize: Annotated[Optional[str], typer.Option(help="How to reach --image-size: resize, center-crop or random-patch.")] = None,
+    flip: Annotated[Optional[bool], typer.Option("--flip/--no-flip", help="Random horizontal flips (default on).")] = None,
+    sigma_max: Annotated[Optional[float], typer.Option(help=f"Largest training noise std, images in [0, 1] (default {default(TrainConfig, 'sigma_max')}).")] = None,
+    sigma_dist: Annotated[Optional[str], typer.Option(help="inv-sqrt (density ∝ 1/√σ, the paper's; default) or uniform.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help=f"Adam learning rate (default {default(TrainConfig, 'lr')}).")] = None,
+    lr_halve_every: Annotated[Optional[float], typer.Option(help=f"Halve the learning rate every this many epochs (default {default(TrainConfig, 'lr_halve_every')}).")] = None,
+    ema: Annotated[Optional[float], typer.Option(help="Keep an EMA of the weights with this decay (e.g. 0.999); model.safetensors holds it.")] = None,
     val_data: Annotated[Optional[str], typer.Option(help="Held-out source; default: a seeded split of --data.")] = None,
-    holdout: Annotated[int, typer.Option(help="Held-out images for the PSNR check.")] = 512,
-    skip: Annotated[Optional[bool], typer.Option("--skip/--no-skip", help="Override the preset's skip connections.")] = None,
+    holdout: Annotated[Optional[int], typer.Option(help=f"Held-out images for the PSNR check (default {default(TrainConfig, 'holdout')}).")] = None,
+    skip: Annotated[Optional[bool], typer.Option("--skip/--no-skip", help="Override the preset's UNet skip connections.")] = None,
     bias: Annotated[Optional[bool], typer.Option("--bias/--no-bias", help="Override the preset's conv biases.")] = None,
-    head: Annotated[Optional[str], typer.Option(help="Override the output head: image or residual.")] = None,
-    norm: Annotated[Optional[str], typer.Option(help="Normalise by the batch std (the authors') or the running std in training too.")] = None,
+    head: Annotated[Optional[str], typer.Option(help="Override the output head: image (predicts x̂) or residual (predicts the noise).")] = None,
+    norm: Annotated[Optional[str], typer.Option(help="Override the normalisation: layer (per image), batch (the 2023 layer) or running.")] = None,
+    gain_init: Annotated[Optional[str], typer.Option(help="Initial normalisation gains: one, or authors (small random, ±0.025).")] = None,
+    width: Annotated[Optional[int], typer.Option(help="Override the first block's width; the others keep the preset's ratios.")] = None,
     channels: Annotated[Optional[int], typer.Option(help="Image channels (1 or 3); default: the data's.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the weights, data order and noise.")] = 0,
-    log_every: Annotated[int, typer.Option(help="Steps between loss lines in metrics.jsonl.")] = 20,
-    eval_every: Annotated[int, typer.Option(help="Steps between held-out PSNR checks.")] = 500,
-    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 500,
-    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the weights, data order and noise (default 0).")] = None,
+    eval_sigma: Annotated[Optional[list[float]], typer.Option(help=f"σ of the held-out PSNR check, repeatable (default {' '.join(map(str, default(TrainConfig, 'eval_sigmas')))}).")] = None,
+    log_every: Annotated[int, typer.Option(help="Steps between loss lines in metrics.jsonl.")] = default(RunOptions, "log_every"),
+    eval_every: Annotated[int, typer.Option(help="Steps between held-out PSNR checks.")] = default(RunOptions, "eval_every"),
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = default(RunOptions, "checkpoint_every"),
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes (default: 0 on CPU, up to 8 on CUDA).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when present).")] = None,
     amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA.")] = True,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint (its config.toml decides model and data).")] = False,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the network.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint; what defines it may not change.")] = False,
 ) -> None:
     """Train a blind denoiser: MSE at σ drawn per image, checkpoints in OUT/."""
-    from .config import TrainConfig, model_config
-    from .train import train as run_training
+    from .config import model_config, scaled
+    from .io import METRICS, RUN_CONFIG, STATE
+    from .train import read_run_config, train as run_training
 
-    try:
-        mc = model_config(preset, skip=skip, bias=bias, head=head, norm=norm)
-        tc = TrainConfig(
-            data=data, val_data=val_data, channels=channels, holdout=holdout, image_size=image_size, resize=resize, flip=flip,
-            batch_size=batch_size, steps=steps, epochs=epochs, lr=lr, lr_halve_every=lr_halve_every,
-            sigma_max=sigma_max, sigma_dist=sigma_dist, ema=ema, seed=seed, log_every=log_every,
-            eval_every=eval_every, checkpoint_every=checkpoint_every, amp=amp, num_workers=workers,
-        )
-        weights = run_training(mc, tc, out, resume=resume)
-    except FAILURES as e:
-        fail(e)
-    console.print(f"weights: {weights}\nlog: {out / 'metrics.jsonl'}\nconfig: {out / 'config.toml'}")
+    train_given = dict(data=data, val_data=val_data, channels=channels, holdout=holdout, image_size=image_size, resize=resize,
+                       flip=flip, batch_size=batch_size, lr=lr, lr_halve_every=lr_halve_every, sigma_max=sigma_max,
+                       sigma_dist=sigma_dist, ema=ema, seed=seed, eval_sigmas=tuple(eval_sigma) if eval_sigma else None)
+    model_given = dict(skip=skip, bias=bias, head=head, norm=norm, gain_init=gain_init)
+    train_given = {k: v for k, v in train_given.items() if v is not None}
+    if resume and (out / STATE).exists():
+        old_model, old = read_run_config(out)
+        mc = model_config(preset, **model_given) if preset else dataclasses.replace(old_model, **{k: v for k, v in model_given.items() if v is not None})
+        if preset:
+            mc = dataclasses.replace(mc, channels=old_model.channels)
+        tc = dataclasses.replace(old, **train_given)
+    else:
+        if data is None:
+            raise DenoscopeError("--data is required to start a new run (a folder, .tar, .npz/.npy or synthetic:NAME)")
+        mc = model_config(preset or "small", **model_given)
+        tc = TrainConfig(**train_given)
+    if width is not None:
+        mc = scaled(mc, width)
+    options = RunOptions(steps=steps, epochs=epochs, log_every=log_every, eval_every=eval_every, checkpoint_every=checkpoint_every,
+                         amp=amp, workers=workers, device=device, compile=compile)
+    weights = run_training(mc, tc, options, out, resume=resume)
+    console.print(f"weights: {weights}\nlog: {out / METRICS}\nconfig: {out / RUN_CONFIG}")
 
 
 @app.command()
+@stage
 def denoise(
     model: Annotated[Path, typer.Option(help="Run directory or .safetensors checkpoint.")],
-    data: Annotated[str, typer.Option(help="Image source: folder, .tar, .npz/.npy or synthetic:NAME.")],
+    data: Annotated[str, typer.Option(help=DATA_HELP)],
     out: Annotated[Path, typer.Option(help="Directory for metrics.json, examples.npz and denoised.png.")],
     sigma: Annotated[list[float], typer.Option(help="Noise std(s) to evaluate (images in [0, 1]): --sigma 0.05 0.1 0.2.")] = [0.05, 0.1, 0.2],
     more_sigma: Annotated[Optional[list[float]], typer.Argument(hidden=True, help="Further σ after --sigma.")] = None,
@@ -81,39 +121,39 @@ def denoise(
     max_images: Annotated[Optional[int], typer.Option(help="Evaluate only the first N images.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 16,
     channels: Annotated[Optional[int], typer.Option(help="Convert the images to 1 or 3 channels first.")] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when present).")] = None,
 ) -> None:
     """Add Gaussian noise with a fixed seed, denoise, and report PSNR/SSIM per σ."""
     from .checkpoint import load_denoiser
     from .data import open_source
-    from .evaluate import evaluate_images, summary_lines, write_denoise_report
+    from .evaluate import check_sigmas, evaluate_images, summary_lines, write_denoise_report
+    from .io import check_writable
+    from .runtime import resolve_device
 
-    try:
-        images = open_source(data, channels=channels)
-        net = load_denoiser(model, device=device, channels=images.channels)
-        for note in images.notes:
-            console.print(f"[yellow]note:[/] {note}")
-        metrics, examples = evaluate_images(net, images, [*sigma, *(more_sigma or [])], seed=seed, batch_size=batch_size, max_images=max_images)
-        write_denoise_report(out, metrics, examples)
-    except FAILURES as e:
-        fail(e)
+    sigmas = [*sigma, *(more_sigma or [])]
+    check_sigmas(sigmas)
+    check_writable(out)
+    images = open_source(data, channels=channels)
+    net = load_denoiser(model, device=resolve_device(device), batch_size=batch_size, channels=images.channels)
+    for note in images.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    metrics, examples = evaluate_images(net, images, sigmas, seed=seed, batch_size=batch_size, max_images=max_images)
+    written = write_denoise_report(out, metrics, examples)
     if metrics["padded"]:
         console.print(f"note: {metrics['padded']} image(s) padded ({metrics['padding']}) and cropped back")
     for line in summary_lines(metrics):
         console.print(line)
-    console.print(f"outputs: {out / 'metrics.json'}, {out / 'examples.npz'}, {out / 'denoised.png'}")
+    console.print("outputs: " + ", ".join(map(str, written)))
 
 
 @app.command()
+@stage
 def demo(
     out: Annotated[Path, typer.Option(help="Directory for the demo run and its outputs.")] = Path("demo-out"),
-    steps: Annotated[int, typer.Option(help="Training steps on the synthetic set.")] = 400,
-    preset: Annotated[str, typer.Option(help="Model preset.")] = "small",
+    seed: Annotated[int, typer.Option(help="Seed of the weights, data order and noise.")] = 0,
+    quick: Annotated[bool, typer.Option("--quick", help="A much shorter run, for tests and CI.")] = False,
 ) -> None:
     """Train on the built-in synthetic set, then evaluate denoising: the whole pipeline on a laptop."""
     from .demo import run_demo
 
-    try:
-        run_demo(out, steps=steps, preset=preset, console=console)
-    except FAILURES as e:
-        fail(e)
+    run_demo(out, seed=seed, quick=quick, console=console)

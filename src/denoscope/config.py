@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from .errors import ConfigError
+from .nn.norms import GAIN_INITS, NORMS
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shape of a BlindUNet; with `bias=False` the network is homogeneous of degree 1."""
+    """Shape of a BlindUNet. The defaults are the 2025 paper's network: per-image std normalisation, conv biases,
+    UNet skips, and a head that outputs the clean image."""
 
     channels: int = 3
     widths: tuple[int, ...] = (64, 128, 256)
@@ -17,23 +22,23 @@ class ModelConfig:
     enc_depth: int = 2
     mid_depth: int = 3
     dec_depth: int = 6
-    bias: bool = False
-    skip: bool = False
+    bias: bool = True
+    skip: bool = True
     head: str = "image"
-    norm: str = "batch"
+    norm: str = "layer"
+    gain_init: str = "one"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         if self.channels < 1:
-            raise ValueError(f"channels must be >= 1, got {self.channels}")
-        if not self.widths:
-            raise ValueError("widths must name at least one encoder block width")
+            raise ConfigError(f"channels must be >= 1, got {self.channels}")
+        if not self.widths or min(self.widths) < 1 or self.mid_width < 1:
+            raise ConfigError(f"widths must name at least one positive encoder block width, got {self.widths}")
         if min(self.enc_depth, self.mid_depth) < 1 or self.dec_depth < 2:
-            raise ValueError("enc_depth and mid_depth must be >= 1 and dec_depth >= 2")
-        if self.norm not in ("batch", "running"):
-            raise ValueError(f"norm must be 'batch' (the authors') or 'running', got {self.norm!r}")
-        if self.head not in ("image", "residual"):
-            raise ValueError(f"head must be 'image' or 'residual', got {self.head!r}")
+            raise ConfigError("enc_depth and mid_depth must be >= 1 and dec_depth >= 2")
+        for field, allowed in (("norm", NORMS), ("head", HEADS), ("gain_init", GAIN_INITS)):
+            if getattr(self, field) not in allowed:
+                raise ConfigError(f"{field} must be one of {', '.join(allowed)}; got {getattr(self, field)!r}")
 
     @property
     def num_blocks(self) -> int:
@@ -46,23 +51,48 @@ class ModelConfig:
         return (*(f"enc{i}" for i in range(1, n + 1)), "mid", *(f"dec{i}" for i in range(n, 0, -1)))
 
 
+HEADS = ("image", "residual")
+SIGMA_DISTS = ("inv-sqrt", "uniform")
+SMALL = dict(widths=(32, 64, 128), mid_width=256)
+
 PRESETS: dict[str, ModelConfig] = {
     "paper": ModelConfig(),
-    "small": ModelConfig(widths=(32, 64, 128), mid_width=256, skip=True, head="residual"),
+    "paper-2023": ModelConfig(norm="batch", bias=False),
+    "bottleneck": ModelConfig(skip=False),
+    "paper-small": ModelConfig(**SMALL),
+    "small": ModelConfig(**SMALL, head="residual"),
     "tiny": ModelConfig(widths=(8, 16), mid_width=16, enc_depth=1, mid_depth=1, dec_depth=2),
 }
+PRESET_HELP = {
+    "paper": "the 2025 paper's UNet: per-image std norm, biases, skips, clean-image head (13.1 M)",
+    "paper-2023": "the authors' 2023 layer: batch std, no biases, D(αy) = αD(y) in eval mode",
+    "bottleneck": "the paper's UNet without skips: everything passes through the middle block",
+    "paper-small": "the paper's form at a quarter of its widths (32/64/128, mid 256), for CPUs",
+    "small": "paper-small with a residual head (predicts the noise): the best CPU denoiser",
+    "tiny": "a toy for tests",
+}
+
+
+def scaled(config: ModelConfig, width: int) -> ModelConfig:
+    """The same network with its first block `width` wide and every other width in the same ratio."""
+    if width < 1:
+        raise ConfigError(f"width must be at least 1, got {width}")
+    ratio = width / config.widths[0]
+    return dataclasses.replace(config, widths=tuple(max(1, round(w * ratio)) for w in config.widths), mid_width=max(1, round(config.mid_width * ratio)))
 
 
 def model_config(preset: str, **overrides: Any) -> ModelConfig:
     """A preset with some fields replaced (None values are ignored)."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     return dataclasses.replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a training run besides the model shape."""
+    """What defines a training run besides the model shape: data, σ law, optimisation, seed.
+
+    Stored in RUN/config.toml; a resumed run keeps it and refuses a changed field by name."""
 
     data: str
     val_data: str | None = None
@@ -72,36 +102,65 @@ class TrainConfig:
     resize: str = "resize"
     flip: bool = True
     batch_size: int = 128
-    steps: int | None = None
-    epochs: int | None = None
     lr: float = 1e-3
     lr_halve_every: float = 100.0
     sigma_max: float = 1.0
     sigma_dist: str = "inv-sqrt"
     ema: float | None = None
     seed: int = 0
-    log_every: int = 20
-    eval_every: int = 500
-    checkpoint_every: int = 500
     eval_sigmas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
-    amp: bool = True
-    num_workers: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "eval_sigmas", tuple(float(s) for s in self.eval_sigmas))
-        if (self.steps is None) == (self.epochs is None):
-            raise ValueError("give exactly one of steps or epochs")
-        if self.sigma_dist not in ("inv-sqrt", "uniform"):
-            raise ValueError(f"sigma_dist must be 'inv-sqrt' or 'uniform', got {self.sigma_dist!r}")
-        if self.batch_size < 1 or self.sigma_max <= 0 or self.lr <= 0:
-            raise ValueError("batch_size, sigma_max and lr must be positive")
+        if self.sigma_dist not in SIGMA_DISTS:
+            raise ConfigError(f"sigma_dist must be one of {', '.join(SIGMA_DISTS)}; got {self.sigma_dist!r}")
+        for field in ("batch_size", "lr", "lr_halve_every", "sigma_max"):
+            value = getattr(self, field)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{field} must be a positive finite number, got {value}")
+        if self.holdout < 1:
+            raise ConfigError(f"holdout must be at least 1 image (the held-out PSNR check needs one), got {self.holdout}")
+        if self.image_size is not None and self.image_size < 1:
+            raise ConfigError(f"image_size must be positive, got {self.image_size}")
         if self.channels not in (None, 1, 3):
-            raise ValueError(f"channels must be 1 or 3 (or unset to keep the data's), got {self.channels}")
+            raise ConfigError(f"channels must be 1 or 3 (or unset to keep the data's), got {self.channels}")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
-            raise ValueError(f"ema decay must lie in (0, 1), got {self.ema}")
+            raise ConfigError(f"ema decay must lie in (0, 1), got {self.ema}")
+        if not self.eval_sigmas or not all(math.isfinite(s) and s > 0 for s in self.eval_sigmas):
+            raise ConfigError(f"eval_sigmas must be positive finite numbers, got {list(self.eval_sigmas)}")
 
 
-def to_dict(config: ModelConfig | TrainConfig) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run is carried out, not what it computes: length, logging, checkpoints, device. Free to change on resume."""
+
+    steps: int | None = None
+    epochs: int | None = None
+    log_every: int = 20
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    amp: bool = True
+    workers: int | None = None
+    device: str | None = None
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.steps is None) == (self.epochs is None):
+            raise ConfigError("give exactly one of steps or epochs")
+        for field in ("steps", "epochs", "log_every", "eval_every", "checkpoint_every"):
+            value = getattr(self, field)
+            if value is not None and value < 1:
+                raise ConfigError(f"{field} must be at least 1, got {value}")
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"workers must be 0 or more, got {self.workers}")
+
+
+def changed_fields(old: Any, new: Any) -> list[str]:
+    """Names of the fields in which two configs of one class differ."""
+    return [f.name for f in dataclasses.fields(old) if getattr(old, f.name) != getattr(new, f.name)]
+
+
+def to_dict(config: Any) -> dict[str, Any]:
     """Plain TOML-ready fields: tuples become lists and unset (None) fields are left out."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items() if v is not None}
 
@@ -111,5 +170,5 @@ def from_dict(cls: type, values: dict[str, Any]):
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+        raise ConfigError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
     return cls(**values)

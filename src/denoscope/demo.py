@@ -3,35 +3,62 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
 from .checkpoint import load_denoiser
-from .config import TrainConfig, model_config
+from .config import RunOptions, TrainConfig, model_config
 from .data import open_source
 from .evaluate import evaluate_images, summary_lines, write_denoise_report
+from .io import check_writable
 from .train import train
 
-TRAIN_SOURCE = "synthetic:shapes?n=4096&size=32&seed=0"
-TEST_SOURCE = "synthetic:shapes?n=64&size=32&seed=1"
+SIGMAS = (0.05, 0.1, 0.2, 0.4, 1.0)
 
 
-def run_demo(out: str | Path, steps: int = 400, preset: str = "small", console: Console | None = None) -> dict:
+@dataclass(frozen=True)
+class Recipe:
+    """The demo's model and training budget (found by the experiments in benchmarks/RESULTS.md)."""
+
+    preset: str = "paper-small"
+    steps: int = 600
+    batch_size: int = 16
+    lr: float = 2e-3
+    lr_halve_every: float = 1.0
+    sigma_max: float = 1.0
+    ema: float | None = None
+    train_images: int = 4096
+    test_images: int = 64
+    size: int = 32
+
+
+FULL = Recipe()
+QUICK = Recipe(steps=40, train_images=256, test_images=8)
+
+
+def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Console | None = None) -> dict:
     """Train → denoise on synthetic shapes; a rerun starts afresh in `out`."""
     console = console or Console(stderr=True)
+    recipe = QUICK if quick else FULL
     out = Path(out)
+    check_writable(out, "demo output folder")
+    train_source = f"synthetic:shapes?n={recipe.train_images}&size={recipe.size}&seed={seed}"
+    test_source = f"synthetic:shapes?n={recipe.test_images}&size={recipe.size}&seed={seed + 1000}"
     run = out / "run"
     if run.exists():
         shutil.rmtree(run)
-    config = TrainConfig(data=TRAIN_SOURCE, steps=steps, batch_size=32, holdout=128, eval_every=max(1, steps // 4), checkpoint_every=steps)
-    console.print(f"[bold]1/2 train[/] {preset} on {TRAIN_SOURCE} for {steps} steps → {run}")
-    weights = train(model_config(preset), config, run)
-    console.print(f"[bold]2/2 denoise[/] {TEST_SOURCE} → {out / 'denoise'}")
-    images = open_source(TEST_SOURCE)
-    metrics, examples = evaluate_images(load_denoiser(weights), images, (0.05, 0.1, 0.2, 0.4), seed=0)
-    write_denoise_report(out / "denoise", metrics, examples)
+    config = TrainConfig(data=train_source, batch_size=recipe.batch_size, holdout=64, lr=recipe.lr,
+                         lr_halve_every=recipe.lr_halve_every,
+                         sigma_max=recipe.sigma_max, ema=recipe.ema, seed=seed, eval_sigmas=SIGMAS)
+    options = RunOptions(steps=recipe.steps, eval_every=max(1, recipe.steps // 4), checkpoint_every=recipe.steps)
+    console.print(f"[bold]1/2 train[/] {recipe.preset} on {train_source} for {recipe.steps} steps → {run}")
+    weights = train(model_config(recipe.preset), config, options, run)
+    console.print(f"[bold]2/2 denoise[/] {test_source} → {out / 'denoise'}")
+    metrics, examples = evaluate_images(load_denoiser(weights), open_source(test_source), SIGMAS, seed=seed)
+    written = write_denoise_report(out / "denoise", metrics, examples)
     for line in summary_lines(metrics):
         console.print(line)
-    console.print(f"outputs: {weights}, {out / 'denoise' / 'metrics.json'}, {out / 'denoise' / 'denoised.png'}")
+    console.print("outputs: " + ", ".join(map(str, [weights, *written])))
     return metrics

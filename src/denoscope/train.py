@@ -1,10 +1,14 @@
-"""Training loop: MSE denoising at random σ, exact resume, atomic checkpoints, DDP through torchrun."""
+"""Training loop: MSE denoising at random σ, exact resume, atomic checkpoints, DDP through torchrun.
+
+Every draw is keyed by what it belongs to — (seed, epoch, image, occurrence) for noise, σ and augmentation —
+so a run computes the same batches on 1 or N processes and its resume is bit-exact.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
+import functools
 import json
 import math
 import os
@@ -15,7 +19,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import tomli_w
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -23,45 +26,48 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from .checkpoint import STATE, WEIGHTS, load_training_state, save_training_state, save_weights, write_text
-from .config import ModelConfig, TrainConfig, from_dict, to_dict
+from . import rng
+from .checkpoint import config_text, load_training_state, save_training_state, save_weights
+from .config import ModelConfig, RunOptions, TrainConfig, changed_fields, from_dict, to_dict
 from .data import ImageSet, TrainingSet, Transform, open_source, split_indices, stack_images
+from .denoiser import Denoiser
+from .errors import ConfigError, DenoscopeError
 from .evaluate import heldout_psnr
-from .model import BlindUNet
+from .io import METRICS, RUN_CONFIG, STATE, WEIGHTS, check_writable, ensure_dir, remove_stale_temps, write_text
+from .nn.unet import BlindUNet
+from .runtime import autocast, init_distributed, teardown_distributed
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+class TrainingDiverged(DenoscopeError):
+    """The loss or the weights became NaN or infinite."""
 
 
-def sample_sigma(n: int, sigma_max: float, dist_name: str, generator: torch.Generator) -> torch.Tensor:
+def sample_sigma(keys: torch.Tensor, sigma_max: float, dist_name: str) -> torch.Tensor:
     """σ per image: density ∝ 1/√σ on [0, σ_max] (σ = σ_max·u²) as in the paper, or uniform."""
-    u = torch.rand(n, generator=generator, device=generator.device)
+    u = rng.uniform(keys, stream="sigma")
     return sigma_max * (u * u if dist_name == "inv-sqrt" else u)
 
 
-def denoising_loss(net: torch.nn.Module, x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
-    """‖D(x + σz) − x‖² averaged over pixels, with σ per image: the blind denoiser never sees σ."""
-    sigma = sample_sigma(x.shape[0], config.sigma_max, config.sigma_dist, generator)
-    y = x + sigma.view(-1, 1, 1, 1) * torch.randn(x.shape, generator=generator, device=x.device)
+def denoising_loss(net: torch.nn.Module, x: torch.Tensor, keys: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """‖D(x + σz) − x‖² averaged over pixels, σ and z keyed per image: the blind denoiser never sees σ."""
+    sigma = sample_sigma(keys, config.sigma_max, config.sigma_dist)
+    y = x + sigma.view(-1, 1, 1, 1) * rng.normal(keys, x.shape[1:])
     return F.mse_loss(net(y).float(), x)
 
 
 def derived_seed(*parts: int) -> int:
-    """One 63-bit seed from several integers, so every draw is a function of (seed, step, …) alone."""
-    h = 0
-    for p in parts:
-        h = (h * 1_000_003 + int(p) + 1) % (2**63 - 1)
-    return h
+    """One 63-bit seed from several integers, for numpy's per-image augmentation generators."""
+    return int(rng.key(*parts)) & ((1 << 63) - 1)
 
 
 def learning_rate(config: TrainConfig, epoch: int) -> float:
+    """Adam's rate: `lr` halved every `lr_halve_every` epochs (the paper: 1e-3, halved every 100)."""
     return config.lr * 0.5 ** math.floor(epoch / config.lr_halve_every)
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """Which images each step sees: a fresh seeded permutation per epoch, a fixed number of steps per epoch."""
+    """Which images each step sees: a seeded permutation per epoch, a fixed number of steps per epoch."""
 
     n_train: int
     batch_size: int
@@ -71,12 +77,18 @@ class Schedule:
     def steps_per_epoch(self) -> int:
         return max(1, self.n_train // self.batch_size)
 
-    def batch(self, step: int, rank: int = 0, world: int = 1) -> list[tuple[int, int]]:
-        """(position, item seed) pairs of this rank's share of the global batch at `step`."""
+    @functools.lru_cache(maxsize=2)
+    def order(self, epoch: int) -> torch.Tensor:
+        """The epoch's permutation, drawn once and repeated to fill a batch when there are fewer images."""
+        perm = torch.randperm(self.n_train, generator=torch.Generator().manual_seed(derived_seed(self.seed, epoch)))
+        return perm.repeat(math.ceil(self.batch_size / self.n_train))
+
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> list[tuple[int, int, int]]:
+        """(epoch, image position, occurrence in the epoch) of this rank's share of the global batch at `step`."""
         epoch, k = divmod(step, self.steps_per_epoch)
-        order = torch.randperm(self.n_train, generator=torch.Generator().manual_seed(derived_seed(self.seed, epoch)))
-        positions = order.repeat(math.ceil(self.batch_size / self.n_train))[k * self.batch_size :][: self.batch_size]
-        return [(int(p), derived_seed(self.seed, epoch, int(p))) for p in positions[rank::world]]
+        slots = range(k * self.batch_size, (k + 1) * self.batch_size)[rank::world]
+        order = self.order(epoch)
+        return [(epoch, int(order[s]), s // self.n_train) for s in slots]
 
 
 class StepSampler(torch.utils.data.Sampler):
@@ -84,47 +96,63 @@ class StepSampler(torch.utils.data.Sampler):
         self.schedule, self.start, self.stop, self.rank, self.world = schedule, start, stop, rank, world
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        return (self.schedule.batch(s, self.rank, self.world) for s in range(self.start, self.stop))
+        for step in range(self.start, self.stop):
+            items = self.schedule.batch(step, self.rank, self.world)
+            yield [(p, derived_seed(self.schedule.seed, e, p, o)) for e, p, o in items]
 
     def __len__(self) -> int:
         return self.stop - self.start
 
 
+def batch_keys(schedule: Schedule, step: int, rank: int, world: int, device: torch.device) -> torch.Tensor:
+    items = torch.tensor(schedule.batch(step, rank, world), dtype=torch.int64, device=device)
+    return rng.key(schedule.seed, items[:, 0], items[:, 1], items[:, 2])
+
+
 def read_run_config(run: Path) -> tuple[ModelConfig, TrainConfig]:
-    values = tomllib.loads((run / "config.toml").read_text())
-    return from_dict(ModelConfig, values["model"]), from_dict(TrainConfig, values["train"])
+    """The model and training configuration a run directory was created with."""
+    path = run / RUN_CONFIG
+    try:
+        values = tomllib.loads(path.read_text())
+        return from_dict(ModelConfig, values["model"]), from_dict(TrainConfig, values["train"])
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path} is not a readable run configuration ({e}); expected [model] and [train] tables") from e
 
 
-def resumed_configs(run: Path, config: TrainConfig) -> tuple[ModelConfig, TrainConfig]:
-    """On resume the run's own config.toml decides model and data; only the length comes from the caller."""
-    model_config, old = read_run_config(run)
-    return model_config, dataclasses.replace(old, steps=config.steps, epochs=config.epochs)
+def check_resume(run: Path, model_config: ModelConfig, config: TrainConfig) -> None:
+    """A resumed run keeps what defines it: refuse any changed model or training field, by name."""
+    old_model, old = read_run_config(run)
+    changes = [(f, getattr(old_model, f), getattr(model_config, f)) for f in changed_fields(old_model, model_config)]
+    changes += [(f, getattr(old, f), getattr(config, f)) for f in changed_fields(old, config)]
+    if changes:
+        detail = "; ".join(f"{f} was {a!r}, now {b!r}" for f, a, b in changes)
+        raise ConfigError(f"{run} cannot be resumed with a different definition ({detail}); keep them or start a new run")
 
 
 def write_config(run: Path, model_config: ModelConfig, config: TrainConfig) -> None:
-    write_text(run / "config.toml", tomli_w.dumps({"model": to_dict(model_config), "train": to_dict(config)}))
+    write_text(run / RUN_CONFIG, "[model]\n" + config_text(model_config) + "\n[train]\n" + config_text(config))
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The records of metrics.jsonl; a torn last line (a killed write) is dropped, a torn earlier line refused."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    records = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break
+            raise ConfigError(f"{path} line {i + 1} is not JSON; expected one JSON record per line") from None
+    return records
 
 
 def truncate_metrics(path: Path, step: int) -> None:
     """After a resume, forget what was logged past the checkpoint, so the log matches an uninterrupted run."""
     if path.exists():
-        lines = [l for l in path.read_text().splitlines() if l and json.loads(l)["step"] <= step]
-        write_text(path, "".join(l + "\n" for l in lines))
-
-
-def init_distributed() -> tuple[int, int, torch.device]:
-    """(rank, world size, device) from torchrun's environment; one process otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        device = torch.device("cuda", local)
-    else:
-        device = torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return rank, world, device
+        write_text(path, "".join(json.dumps(r) + "\n" for r in read_metrics(path) if r.get("step", 0) <= step))
 
 
 def load_data(config: TrainConfig) -> tuple[ImageSet, TrainingSet, torch.Tensor]:
@@ -138,109 +166,141 @@ def load_data(config: TrainConfig) -> tuple[ImageSet, TrainingSet, torch.Tensor]
         heldout = stack_images(val, np.sort(chosen), heldout_transform)
         train_idx = None
     else:
+        if len(images) < 2:
+            raise ConfigError(f"{config.data} holds {len(images)} image; a held-out check needs a second one, or give val_data")
         train_idx, held_idx = split_indices(len(images), min(config.holdout, len(images) // 2), config.seed)
         heldout = stack_images(images, held_idx, heldout_transform)
     return images, TrainingSet(images, transform, train_idx), heldout
 
 
+def all_finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in [*model.parameters(), *model.buffers()] if t.is_floating_point())
+
+
 def train(
-    model_config: ModelConfig, config: TrainConfig, run: str | Path, resume: bool = False, progress: bool = True
+    model_config: ModelConfig,
+    config: TrainConfig,
+    options: RunOptions,
+    run: str | Path,
+    resume: bool = False,
+    progress: bool = True,
 ) -> Path:
     """Train a BlindUNet into `run` (its channel count follows the data); returns the path of its weights."""
     run = Path(run)
     resuming = resume and (run / STATE).exists()
     if (run / STATE).exists() and not resume:
-        raise FileExistsError(f"{run} already holds a training run; pass --resume to continue it or choose another --out")
-    if resuming:
-        model_config, config = resumed_configs(run, config)
-    rank, world, device = init_distributed()
-    if config.batch_size % world:
-        raise ValueError(f"--batch-size {config.batch_size} must be divisible by the {world} processes")
-    images, trainset, heldout = load_data(config)
-    model_config = dataclasses.replace(model_config, channels=images.channels)
+        raise ConfigError(f"{run} already holds a training run; resume it or choose another output folder")
+    check_writable(run, "run folder")
+    rank, world, device = init_distributed(options.device)
+    try:
+        if config.batch_size % world:
+            raise ConfigError(f"batch size {config.batch_size} must be divisible by the {world} processes")
+        images, trainset, heldout = load_data(config)
+        model_config = ModelConfig(**{**to_dict(model_config), "channels": images.channels})
+        if resuming:
+            check_resume(run, model_config, config)
+        return _train(model_config, config, options, run, resuming, progress, rank, world, device, images, trainset, heldout)
+    finally:
+        teardown_distributed()
 
+
+def _train(model_config, config, options, run, resuming, progress, rank, world, device, images, trainset, heldout) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = BlindUNet(model_config).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if config.ema else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    step = 0
-    if resuming:
-        step = load_training_state(run / STATE, model, optimizer, ema)
+    step = load_training_state(run / STATE, model, optimizer, ema) if resuming else 0
     schedule = Schedule(len(trainset), config.batch_size, config.seed)
-    total = config.steps if config.steps is not None else config.epochs * schedule.steps_per_epoch
+    total = options.steps if options.steps is not None else options.epochs * schedule.steps_per_epoch
+    if step >= total:
+        raise ConfigError(f"{run} is already at step {step}; ask for more than {step} steps to continue it")
     if rank == 0:
-        run.mkdir(parents=True, exist_ok=True)
+        ensure_dir(run, "run folder")
+        remove_stale_temps(run)
         write_config(run, model_config, config)
-        truncate_metrics(run / "metrics.jsonl", step)
+        truncate_metrics(run / METRICS, step)
     net = DistributedDataParallel(model) if world > 1 else model
+    if options.compile:
+        net = torch.compile(net)
+    workers = options.workers if options.workers is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
     loader = DataLoader(
         trainset,
         batch_sampler=StepSampler(schedule, step, total, rank, world),
-        num_workers=config.num_workers,
+        num_workers=workers,
         pin_memory=device.type == "cuda",
-        persistent_workers=config.num_workers > 0,
+        persistent_workers=workers > 0,
     )
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if config.amp and device.type == "cuda" else contextlib.nullcontext()
-    log = open(run / "metrics.jsonl", "a") if rank == 0 else None
+    heldout = heldout.to(device)
+    log = open(run / METRICS, "a") if rank == 0 else None
     bar = Progress(
         TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
         TimeRemainingColumn(), disable=not progress or rank != 0,
     )
     for note in images.notes if rank == 0 and progress else ():
         bar.console.print(f"[yellow]note:[/] {note}")
-    last_good = step
-    losses: list[float] = []
+    last_good = step if resuming else 0
+    loss_sum, loss_count = torch.zeros((), device=device), 0
     seen, tick = 0, time.perf_counter()
-    with bar:
-        task = bar.add_task("train", total=total, completed=step, status="")
-        model.train()
-        for x in loader:
-            epoch = step // schedule.steps_per_epoch
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, epoch)
-            x = x.to(device, non_blocking=True)
-            with autocast:
-                loss = denoising_loss(net, x, config, torch.Generator(device).manual_seed(derived_seed(config.seed, step, rank)))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if ema is not None:
-                update_ema(ema, model, config.ema)
-            step += 1
-            seen += x.shape[0] * world
-            value = reduce_mean(loss.detach(), world)
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"training loss is {value} at step {step}; stopped. "
-                    + (f"The last good checkpoint (step {last_good}) is kept in {run / STATE}." if last_good else "No checkpoint was written yet.")
-                )
-            losses.append(value)
-            if rank == 0:
-                if step % config.log_every == 0 or step == total:
+
+    def diverged(what: str) -> TrainingDiverged:
+        kept = f"the last good checkpoint (step {last_good}) is kept in {run / STATE}" if last_good else "no checkpoint was written"
+        return TrainingDiverged(f"training {what} at step {step}; stopped, and {kept}. Try a smaller learning rate")
+
+    try:
+        with bar:
+            task = bar.add_task("train", total=total, completed=step, status="")
+            model.train()
+            for x in loader:
+                epoch = step // schedule.steps_per_epoch
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(config, epoch)
+                x = x.to(device, non_blocking=True)
+                keys = batch_keys(schedule, step, rank, world, device)
+                with autocast(device, options.amp):
+                    loss = denoising_loss(net, x, keys, config)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if ema is not None:
+                    update_ema(ema, model, config.ema)
+                step += 1
+                seen += x.shape[0] * world
+                loss_sum += loss.detach()
+                loss_count += 1
+                log_now = step % options.log_every == 0 or step == total
+                save_now = step % options.checkpoint_every == 0 or step == total
+                if log_now or save_now:
+                    value = reduce_mean(loss_sum, world) / loss_count
+                    if not math.isfinite(value):
+                        raise diverged(f"loss is {value}")
+                    if save_now and not all_finite(ema or model):
+                        raise diverged("weights hold NaN or infinite values")
+                if rank == 0 and log_now:
                     rate = seen / (time.perf_counter() - tick)
-                    record = {"step": step, "epoch": epoch, "loss": sum(losses) / len(losses), "lr": optimizer.param_groups[0]["lr"], "images_per_s": rate}
+                    record = {"step": step, "epoch": epoch, "loss": value, "lr": optimizer.param_groups[0]["lr"], "images_per_s": rate}
                     log.write(json.dumps(record) + "\n")
                     log.flush()
-                    bar.update(task, status=f"loss {record['loss']:.2e}  PSNR {-10 * math.log10(record['loss']):.2f} dB  {rate:.0f} img/s")
-                    losses, seen, tick = [], 0, time.perf_counter()
-                if step % config.eval_every == 0 or step == total:
-                    scores = heldout_psnr(ema or model, heldout.to(device), config.eval_sigmas, seed=config.seed)
-                    model.train()
+                    bar.update(task, status=f"loss {value:.2e}  PSNR {-10 * math.log10(value):.2f} dB  {rate:.0f} img/s")
+                if log_now:
+                    loss_sum, loss_count, seen, tick = torch.zeros((), device=device), 0, 0, time.perf_counter()
+                if rank == 0 and (step % options.eval_every == 0 or step == total):
+                    scores = heldout_psnr(Denoiser(copy.deepcopy(ema or model)), heldout, config.eval_sigmas, seed=config.seed)
                     log.write(json.dumps({"step": step, **scores}) + "\n")
                     log.flush()
                     if progress:
                         bar.console.print(f"step {step} held-out PSNR: " + ", ".join(
                             f"σ={s} {p:.2f} dB (noisy {scores['psnr_input'][s]:.2f})" for s, p in scores["psnr"].items()))
-                if step % config.checkpoint_every == 0 or step == total:
+                if rank == 0 and save_now:
                     save_training_state(run / STATE, model, optimizer, step, ema)
                     save_weights(run / WEIGHTS, ema or model, step=step)
                     last_good = step
                 bar.update(task, completed=step)
-            else:
-                losses.clear()
-    if log:
-        log.close()
+    finally:
+        if log:
+            log.close()
     if world > 1:
         dist.barrier()
     return run / WEIGHTS
@@ -248,6 +308,7 @@ def train(
 
 @torch.no_grad()
 def update_ema(ema: BlindUNet, model: BlindUNet, decay: float) -> None:
+    """ema ← decay·ema + (1 − decay)·model for parameters; buffers (running stds) copied."""
     for e, p in zip(ema.parameters(), model.parameters()):
         e.lerp_(p, 1.0 - decay)
     for e, b in zip(ema.buffers(), model.buffers()):

@@ -6,9 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """Bad input data; the message names the file and what was expected."""
+from ..errors import DataError
 
 
 class Reader(Protocol):
@@ -67,7 +65,7 @@ class ImageSet:
 def resolve_channels(gray: np.ndarray, requested: int | None) -> tuple[int, list[str]]:
     """Channel count for images whose native grayness is `gray`, and notes on the conversions it implies."""
     if requested not in (None, 1, 3):
-        raise ValueError(f"channels must be 1 or 3, not {requested}")
+        raise DataError(f"channels must be 1 or 3, not {requested}")
     n_gray = int(np.count_nonzero(gray))
     n_colour = len(gray) - n_gray
     channels = requested or (1 if n_colour == 0 else 3)

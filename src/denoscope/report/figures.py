@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Mapping
 
@@ -11,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..checkpoint import atomic_path
+from ..io import atomic_file
 
 
 def show(ax: Axes, image: np.ndarray, title: str | None = None) -> None:
@@ -27,11 +26,9 @@ def show(ax: Axes, image: np.ndarray, title: str | None = None) -> None:
 
 
 def save_png(fig: Figure, path: str | Path) -> None:
-    """Write the PNG under a temporary name, then rename it into place."""
-    path = Path(path)
-    tmp = atomic_path(path)
-    FigureCanvasAgg(fig).print_figure(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
+    """Write the PNG under a temporary name, fsync it, then rename it into place."""
+    with atomic_file(path) as tmp:
+        FigureCanvasAgg(fig).print_figure(tmp, format="png", dpi=100)
 
 
 def denoise_figure(examples: Mapping[str, np.ndarray], path: str | Path) -> None:

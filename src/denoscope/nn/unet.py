@@ -1,4 +1,4 @@
-"""BlindUNet: the fully convolutional, bias-free blind denoiser of the paper's appendix A."""
+"""BlindUNet: the fully convolutional blind denoiser of the paper's appendix A (the backbone; `Denoiser` wraps it)."""
 
 from __future__ import annotations
 
@@ -6,49 +6,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from ..config import ModelConfig
+from ..errors import ConfigError
+from .norms import make_norm
 
 
-class ChannelScale(nn.Module):
-    """Divide each channel by its std over batch and space, times a learned gain (no mean, no shift).
-
-    `running=True` divides by the running std in training too, so training and eval compute the same function.
-    """
-
-    def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-5, running: bool = False):
-        super().__init__()
-        self.gain = nn.Parameter(torch.ones(1, channels, 1, 1))
-        self.register_buffer("running_std", torch.ones(1, channels, 1, 1))
-        self.momentum = momentum
-        self.eps = eps
-        self.running = running
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        std = self.running_std
-        if self.training:
-            batch_std = torch.sqrt(x.float().var(dim=(0, 2, 3), keepdim=True, unbiased=False) + self.eps)
-            with torch.no_grad():
-                self.running_std.lerp_(batch_std, self.momentum)
-            std = self.running_std.clone() if self.running else batch_std
-        return x * (self.gain / std).to(x.dtype)
-
-
-def conv_layer(c_in: int, c_out: int, bias: bool, norm: str | None = "batch", relu: bool = True) -> nn.Sequential:
-    """3×3 zero-padded conv, then channel-std normalisation (batch or running std) and ReLU."""
+def conv_layer(c_in: int, c_out: int, bias: bool, norm: str | None, gain_init: str = "one", relu: bool = True) -> nn.Sequential:
+    """3×3 zero-padded conv, then a std normalisation (layer, batch or running) and ReLU."""
     layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias)]
     if norm:
-        layers.append(ChannelScale(c_out, running=norm == "running"))
+        layers.append(make_norm(norm, c_out, gain_init))
     if relu:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
 
-def conv_block(c_in: int, c_out: int, depth: int, bias: bool, norm: str) -> nn.Sequential:
-    return nn.Sequential(*(conv_layer(c_in if i == 0 else c_out, c_out, bias, norm) for i in range(depth)))
+def conv_block(c_in: int, c_out: int, depth: int, c: ModelConfig) -> nn.Sequential:
+    return nn.Sequential(*(conv_layer(c_in if i == 0 else c_out, c_out, c.bias, c.norm, c.gain_init) for i in range(depth)))
 
 
 class BlindUNet(nn.Module):
-    """Encoder, middle and decoder blocks with named outputs; never sees σ."""
+    """Encoder, middle and decoder blocks with named outputs; never sees σ.
+
+    With `norm="layer"` and no biases D(αy) = D(y) (biases tell it the noise level); with `norm="batch"` and no
+    biases D(αy) = αD(y) in eval mode.
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -57,13 +39,13 @@ class BlindUNet(nn.Module):
         blocks: dict[str, nn.Module] = {}
         ups: dict[str, nn.Module] = {}
         for i in range(n):
-            blocks[f"enc{i + 1}"] = conv_block(c.channels if i == 0 else w[i - 1], w[i], c.enc_depth, c.bias, c.norm)
+            blocks[f"enc{i + 1}"] = conv_block(c.channels if i == 0 else w[i - 1], w[i], c.enc_depth, c)
         blocks["enc1"][0] = conv_layer(c.channels, w[0], c.bias, norm=None)
-        blocks["mid"] = conv_block(w[-1], c.mid_width, c.mid_depth, c.bias, c.norm)
+        blocks["mid"] = conv_block(w[-1], c.mid_width, c.mid_depth, c)
         for i in reversed(range(n)):
             c_up = c.mid_width if i == n - 1 else w[i + 1]
             ups[f"dec{i + 1}"] = nn.ConvTranspose2d(c_up, w[i], 2, stride=2, bias=False)
-            dec = conv_block(2 * w[i] if c.skip else w[i], w[i], c.dec_depth - 1 if i == 0 else c.dec_depth, c.bias, c.norm)
+            dec = conv_block(2 * w[i] if c.skip else w[i], w[i], c.dec_depth - 1 if i == 0 else c.dec_depth, c)
             if i == 0:
                 dec.append(conv_layer(w[0], c.channels, c.bias, norm=None, relu=False))
             blocks[f"dec{i + 1}"] = dec
@@ -75,12 +57,26 @@ class BlindUNet(nn.Module):
         """Image sides must be divisible by this (one 2× pooling per encoder block)."""
         return 2 ** self.config.num_blocks
 
+    def receptive_field(self, block: str = "mid") -> int:
+        """Side in pixels of the input region that one output position of `block` (encoder or mid) sees."""
+        names = self.config.block_names
+        if block not in names[: names.index("mid") + 1]:
+            raise ConfigError(f"receptive fields are defined for the encoder and middle blocks, not {block!r}")
+        rf, jump = 1, 1
+        for name in names[: names.index(block) + 1]:
+            if name != "enc1":
+                rf, jump = rf + jump, 2 * jump  # 2×2 average pooling
+            for m in self.blocks[name].modules():
+                if isinstance(m, nn.Conv2d):
+                    rf += (m.kernel_size[0] - 1) * jump
+        return rf
+
     def check_input(self, y: torch.Tensor) -> None:
         c = self.config
         if y.ndim != 4 or y.shape[1] != c.channels:
-            raise ValueError(f"expected a batch of shape N×{c.channels}×H×W, got {tuple(y.shape)}")
+            raise ConfigError(f"expected a batch of shape N×{c.channels}×H×W, got {tuple(y.shape)}")
         if y.shape[-2] % self.factor or y.shape[-1] % self.factor:
-            raise ValueError(
+            raise ConfigError(
                 f"image size {y.shape[-2]}×{y.shape[-1]} is not divisible by 2^{c.num_blocks} = {self.factor}; "
                 "crop, resize or pad it first"
             )
@@ -91,7 +87,7 @@ class BlindUNet(nn.Module):
         """Outputs of every block (and with `inputs`, their inputs as `NAME.in`), running no block after `stop_after`."""
         c = self.config
         if stop_after is not None and stop_after not in c.block_names:
-            raise ValueError(f"unknown block {stop_after!r}; expected one of {', '.join(c.block_names)}")
+            raise ConfigError(f"unknown block {stop_after!r}; expected one of {', '.join(c.block_names)}")
         self.check_input(y)
         out: dict[str, torch.Tensor] = {}
         skips: dict[str, torch.Tensor] = {}

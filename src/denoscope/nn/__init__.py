@@ -1,0 +1,1 @@
+"""The network: normalisation layers (norms.py) and the blind UNet (unet.py)."""

@@ -1,0 +1,60 @@
+"""Where the work runs: device choice, bf16 autocast on CUDA, and torchrun's process group."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+import torch.distributed as dist
+
+from .errors import ConfigError
+
+
+def resolve_device(name: str | None = None) -> torch.device:
+    """`cpu`, `cuda`, `cuda:N`, or None for CUDA when present; refuse a device this machine does not have."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; expected cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} was asked for, but this machine has no CUDA GPU; use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+    elif device.type != "cpu":
+        raise ConfigError(f"device {name!r} is not supported; expected cpu, cuda or cuda:N")
+    return device
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast on CUDA; nothing elsewhere (CPU runs stay fp32)."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def init_distributed(device: str | None = None) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) from torchrun's environment; one process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    chosen = resolve_device(device)
+    if chosen.type == "cuda" and world > 1:
+        chosen = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if chosen.type == "cuda":
+        torch.cuda.set_device(chosen)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
+    return rank, world, chosen
+
+
+def teardown_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard(n: int, rank: int, world: int) -> range:
+    """This process's share of n items: every world-th one, from rank."""
+    return range(rank, n, world)
