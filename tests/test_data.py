@@ -140,11 +140,78 @@ def test_sixteen_bit_alpha_and_palette_images_convert(tmp_path):
     Image.fromarray(rgba).save(tmp_path / "b_rgba.png")
     Image.fromarray(rgba[..., :3]).convert("P").save(tmp_path / "c_palette.png")
     data = open_source(str(tmp_path))
-    assert data.channels == 3 and data.notes == ["converted 1 grayscale image to RGB"]
+    assert data.channels == 3 and data.notes == [
+        "converted 1 16-bit image to 8 bits",
+        "dropped the alpha channel of 1 image",
+        "converted 1 palette image to RGB",
+        "converted 1 grayscale image to RGB",
+    ]
     np.testing.assert_array_equal(data[0][..., 0], np.round(wide / 257).astype(np.uint8))
     np.testing.assert_array_equal(data[1], rgba[..., :3])
     assert data[2].shape == (8, 10, 3)
     assert open_source(str(tmp_path), channels=1)[0].shape == (2, 3, 1)
+
+
+@pytest.mark.parametrize("kind", ["folder", "tar"])
+def test_lossy_conversions_are_noted_once_per_kind(tmp_path, kind):
+    """Every conversion decoding makes from a header's mode is counted into one note, as gray → RGB is."""
+    root = tmp_path / "mixed"
+    root.mkdir()
+    rgba, wide = random_images(1, 4)[0], np.arange(80, dtype=np.uint16).reshape(8, 10) * 800
+    for name in ("a16.png", "b16.png"):
+        Image.fromarray(wide).save(root / name)
+    for name in ("c_rgba.png", "d_rgba.png"):
+        Image.fromarray(rgba).save(root / name)
+    Image.fromarray(rgba[..., :2], "LA").save(root / "e_la.png")
+    Image.fromarray(rgba).convert("CMYK").save(root / "f_cmyk.tif")
+    Image.fromarray(rgba[..., :3]).convert("P").save(root / "g_palette.png")
+    save_png(root / "h_rgb.png", rgba[..., :3])
+    source = root
+    if kind == "tar":
+        source = tmp_path / "mixed.tar"
+        write_tar(source, root, "")
+
+    data = open_source(str(source))
+
+    assert data.notes == [
+        "converted 2 16-bit images to 8 bits",
+        "dropped the alpha channel of 3 images",
+        "converted 1 CMYK image to RGB",
+        "converted 1 palette image to RGB",
+        "converted 3 grayscale images to RGB",
+    ]
+    np.testing.assert_array_equal(data[1][..., 0], np.round(wide / 257).astype(np.uint8))
+    np.testing.assert_array_equal(data[3], rgba[..., :3])
+    np.testing.assert_array_equal(data[4], np.repeat(rgba[..., :1], 3, axis=2))
+    np.testing.assert_array_equal(data[5], np.asarray(Image.open(root / "f_cmyk.tif").convert("RGB")))
+    np.testing.assert_array_equal(data[6], np.asarray(Image.open(root / "g_palette.png").convert("RGB")))
+    assert open_source(str(source), channels=1).notes[-1] == "converted 5 colour images to grayscale"
+
+
+@pytest.mark.parametrize(
+    "loop",
+    [{"cat/loop": ".."}, {"cat/root": "ROOT"}, {"dog/puppies/self": "."}, {"cat/dogs": "../dog", "dog/cats": "../cat"}],
+    ids=["up", "root", "self", "siblings"],
+)
+def test_symlink_loops_and_aliases_list_each_file_once_under_its_class(tmp_path, loop):
+    """A link loop, an alias of a folder or file, lists nothing twice; links to what lies elsewhere still count."""
+    images = random_images(6, 3)
+    root = tmp_path / "classes"
+    for i, where in enumerate(["cat/0.png", "cat/1.png", "dog/2.png", "dog/puppies/3.png"]):
+        save_png(root / where, images[i])
+    save_png(tmp_path / "birds/4.png", images[4])
+    save_png(tmp_path / "elsewhere/5.png", images[5])
+    links = {"bird": tmp_path / "birds", "cat/birds": "../bird", "dog/5.png": tmp_path / "elsewhere/5.png"}
+    for link, target in {**links, "dog/again.png": "../cat/0.png", **loop}.items():
+        (root / link).symlink_to(root if target == "ROOT" else target)
+
+    data = open_source(str(root))
+
+    names = [Path(data.where(i)).relative_to(root).as_posix() for i in range(len(data))]
+    assert names == ["bird/4.png", "cat/0.png", "cat/1.png", "dog/2.png", "dog/5.png", "dog/puppies/3.png"]
+    assert data.class_names == ["bird", "cat", "dog"] and data.labels.tolist() == [0, 1, 1, 2, 2, 2]
+    for i, k in enumerate([4, 0, 1, 2, 5, 3]):
+        np.testing.assert_array_equal(data[i], images[k])
 
 
 def test_npy_gray_to_rgb_and_rgb_to_gray_match_pil(tmp_path):

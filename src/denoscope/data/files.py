@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import heapq
 import io
 import os
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
 
-from .images import DataError, ImageSet, resolve_channels
+from .images import DataError, ImageSet, count, resolve_channels
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 GRAY_MODES = ("1", "L", "LA", "La", "I", "F")
+ALPHA_MODES = ("LA", "PA", "RGBA")
 HEADER_BYTES = 1 << 16
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
@@ -27,10 +30,26 @@ def is_gray(mode: str) -> bool:
     return mode in GRAY_MODES or mode.startswith("I;16")
 
 
-def to_array(image: Image.Image, channels: int) -> np.ndarray:
+def is_wide(mode: str) -> bool:
+    return mode == "I" or mode.startswith("I;16")
+
+
+def conversion_notes(modes: list[str]) -> list[str]:
+    """One note per kind of conversion decoding makes beyond the channel count, so none of them passes silently."""
+    kinds = [
+        (is_wide, "16-bit image", "converted {} to 8 bits"),
+        (lambda mode: mode in ALPHA_MODES, "image", "dropped the alpha channel of {}"),
+        (lambda mode: mode == "CMYK", "CMYK image", "converted {} to RGB"),
+        (lambda mode: mode in ("P", "PA"), "palette image", "converted {} to RGB"),
+    ]
+    counts = [(sum(map(test, modes)), noun, note) for test, noun, note in kinds]
+    return [note.format(count(n, noun)) for n, noun, note in counts if n]
+
+
+def decode_array(image: Image.Image, channels: int) -> np.ndarray:
     """Decoded PIL image → uint8 H×W×channels; 16-bit gray is rescaled, not clipped as PIL's convert would."""
     gray = is_gray(image.mode)
-    if image.mode == "I" or image.mode.startswith("I;16"):
+    if is_wide(image.mode):
         wide = np.clip(np.asarray(image), 0, 65535).astype(np.uint32)
         image = Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8))
     image = image.convert("L" if gray else "RGB")
@@ -56,13 +75,13 @@ class EncodedFiles:
         try:
             with Image.open(self.open(i)) as image:
                 image.load()
-                return to_array(image, channels)
+                return decode_array(image, channels)
         except DECODE_ERRORS as e:
             raise DataError(f"{self.where(i)}: cannot decode the image ({e})") from e
 
-    def scan(self) -> tuple[np.ndarray, np.ndarray]:
-        """(grayness, H×W sizes) of every file from its header alone, refusing files that are not images."""
-        gray = np.zeros(len(self.names), dtype=bool)
+    def scan(self) -> tuple[list[str], np.ndarray]:
+        """(PIL modes, H×W sizes) of every file from its header alone, refusing files that are not images."""
+        modes = [""] * len(self.names)
         sizes = np.zeros((len(self.names), 2), dtype=np.int64)
         for i in range(len(self.names)):
             try:
@@ -72,8 +91,8 @@ class EncodedFiles:
                     mode, (w, h) = self._header(i, header=False)
                 except DECODE_ERRORS as e:
                     raise DataError(f"{self.where(i)}: not a readable image ({e})") from e
-            gray[i], sizes[i] = is_gray(mode), (h, w)
-        return gray, sizes
+            modes[i], sizes[i] = mode, (h, w)
+        return modes, sizes
 
     def _header(self, i: int, header: bool) -> tuple[str, tuple[int, int]]:
         with Image.open(self.open(i, header)) as image:
@@ -142,23 +161,47 @@ def open_files(name: str, files: EncodedFiles, where: str, channels: int | None)
     if not files.names:
         raise DataError(f"{where} holds no images; expected files ending in {' '.join(EXTENSIONS)}")
     labels, class_names = classes(files.names, where)
-    gray, sizes = files.scan()
-    channels, notes = resolve_channels(gray, channels)
-    return ImageSet(name, channels, files, sizes, labels, class_names, notes)
+    modes, sizes = files.scan()
+    channels, notes = resolve_channels(np.array([is_gray(mode) for mode in modes], dtype=bool), channels)
+    return ImageSet(name, channels, files, sizes, labels, class_names, conversion_notes(modes) + notes)
 
 
 def sort_key(name: str) -> list[str]:
     return name.split("/")
 
 
+def walk(root: Path) -> Iterator[tuple[str, list[str]]]:
+    """(folder, files) of real folders, then of symlinked ones (shallowest first) only into folders not yet visited."""
+    visited, links = set(), [(0, ())]
+    while links:
+        _, top = heapq.heappop(links)
+        for folder, subfolders, files in os.walk(root.joinpath(*top)):
+            stat = os.stat(folder)
+            if (stat.st_dev, stat.st_ino) in visited:
+                subfolders.clear()
+                continue
+            visited.add((stat.st_dev, stat.st_ino))
+            subfolders[:] = [s for s in subfolders if not s.startswith(".")]
+            for s in subfolders:
+                if os.path.islink(os.path.join(folder, s)):
+                    link = Path(folder, s).relative_to(root).parts
+                    heapq.heappush(links, (len(link), link))
+            yield folder, files
+
+
 def open_folder(name: str, root: Path, channels: int | None = None) -> ImageSet:
-    """A flat folder of images, or one subfolder per class."""
-    names = []
-    for folder, subfolders, files in os.walk(root, followlinks=True):
-        subfolders[:] = [s for s in subfolders if not s.startswith(".")]
-        prefix = Path(folder).relative_to(root).as_posix()
-        names += [f if prefix == "." else f"{prefix}/{f}" for f in files if is_image(f)]
-    return open_files(name, FolderFiles(root, sorted(names, key=sort_key)), str(root), channels)
+    """A flat folder of images, or one subfolder per class; each real file once, where it lies if that is in root."""
+    real_root, reals = os.path.realpath(root), {}
+    for folder, files in walk(root):
+        prefix, real_folder = Path(folder).relative_to(root).as_posix(), os.path.realpath(folder)
+        for f in filter(is_image, files):
+            path = os.path.join(folder, f)
+            real = os.path.realpath(path) if os.path.islink(path) else os.path.join(real_folder, f)
+            reals[f if prefix == "." else f"{prefix}/{f}"] = real
+    names = {}
+    for image in sorted(reals, key=lambda image: (reals[image] != os.path.join(real_root, image), sort_key(image))):
+        names.setdefault(reals[image], image)
+    return open_files(name, FolderFiles(root, sorted(names.values(), key=sort_key)), str(root), channels)
 
 
 def open_tar(name: str, path: Path, channels: int | None = None) -> ImageSet:

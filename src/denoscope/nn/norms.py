@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -18,12 +17,12 @@ GAIN_INITS = ("one", "authors")
 
 
 def init_gain(gain: torch.Tensor, how: str) -> None:
-    """'one', or the authors' small random gains: N(0, 2/(9·64)) clamped to ±0.025."""
+    """'one', or the authors' small random gains: N(0, (2/9/64)²), clamped to ±0.025."""
     with torch.no_grad():
         if how == "one":
             gain.fill_(1.0)
         else:
-            gain.normal_(0.0, math.sqrt(2.0 / (9 * 64))).clamp_(-0.025, 0.025)
+            gain.normal_(0.0, 2.0 / 9 / 64).clamp_(-0.025, 0.025)
 
 
 class LayerStd(nn.Module):
