@@ -31,6 +31,16 @@ class Images:
         return self.arrays[i]
 
 
+class Identity(BlindUNet):
+    """D(y) = y."""
+
+    def __init__(self):
+        super().__init__(model_config("tiny"))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+
 def tiny(channels: int = 3) -> Denoiser:
     torch.manual_seed(0)
     return Denoiser(BlindUNet(model_config("tiny", channels=channels)))
@@ -54,7 +64,9 @@ def test_heldout_psnr_of_the_noisy_input_is_the_closed_form():
     assert scores["psnr_input"]["0.1"] == psnr(clean + 0.1 * image_noise(clean.shape[1:], 3, range(16)), clean).mean().item()
     for s in sigmas:
         assert scores["psnr_input"][f"{s:g}"] == pytest.approx(-20 * math.log10(s), abs=0.2)
-        assert math.isfinite(scores["psnr"][f"{s:g}"])
+    identity = heldout_psnr(Denoiser(Identity()), clean, sigmas, seed=3)
+    assert identity["psnr"] == identity["psnr_input"] == scores["psnr_input"]  # D(y) = y scores exactly the noisy input
+    assert scores["psnr"] != scores["psnr_input"]
     for bad in ((0.1, 0.0), (float("nan"),), ()):
         with pytest.raises(ConfigError, match="positive finite"):
             heldout_psnr(tiny(), clean, bad)

@@ -230,3 +230,11 @@ def test_one_and_two_processes_compute_the_same_run(tmp_path):
     a, b = load_network(tmp_path / "1"), load_network(tmp_path / "2")
     for x, y in zip(a.state_dict().values(), b.state_dict().values()):
         torch.testing.assert_close(x, y, rtol=1e-3, atol=1e-5)
+
+
+def test_the_in_memory_path_trains_exactly_as_the_loader_path(tmp_path):
+    for name, in_memory in (("memory", True), ("loader", False)):
+        train(TINY, config(flip=False), options(in_memory=in_memory, cache_dir=str(tmp_path / "cache")), tmp_path / name, progress=False)
+    assert [r["loss"] for r in log(tmp_path / "memory", "loss")] == [r["loss"] for r in log(tmp_path / "loader", "loss")]
+    (cache,) = (tmp_path / "cache").glob("*.npy")
+    assert np.load(cache, mmap_mode="r").shape == (80, 16, 16, 3)  # 96 images less 16 held out

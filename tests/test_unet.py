@@ -34,8 +34,9 @@ def test_every_preset_maps_images_to_images_with_named_blocks(preset):
     y = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         out = model.forward_blocks(y)
+    expected = {2: ["enc1", "enc2", "mid", "dec2", "dec1"], 3: ["enc1", "enc2", "enc3", "mid", "dec3", "dec2", "dec1"]}
     n = config.num_blocks
-    assert list(out) == [f"enc{i}" for i in range(1, n + 1)] + ["mid"] + [f"dec{i}" for i in range(n, 0, -1)]
+    assert list(out) == list(config.block_names) == expected[n]
     side = 32 // 2**n
     assert out["mid"].shape == (2, config.mid_width, side, side)
     for i, w in enumerate(config.widths, start=1):
@@ -168,11 +169,15 @@ def test_gain_init(how):
         assert gains.abs().max() <= 0.025 and 0.003 < gains.std() < 0.004 and abs(gains.mean()) < 0.0005
 
 
-def test_residual_head_predicts_the_noise():
-    model = net(head="residual").eval()
-    y = images(1)
+@pytest.mark.parametrize("head", ["image", "residual"])
+def test_a_silent_last_layer_gives_zero_or_the_identity_by_head(head):
+    model = net(head=head).eval()
+    last = model.blocks["dec1"][-1][0]
     with torch.no_grad():
-        assert torch.allclose(model(y), y - model.forward_blocks(y)["dec1"])
+        last.weight.zero_()
+        last.bias.zero_()
+        y = images(2)
+        assert torch.equal(model(y), y if head == "residual" else torch.zeros_like(y))
 
 
 def test_stop_after_mid_never_runs_the_decoder():

@@ -78,6 +78,8 @@ def train(
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when present).")] = None,
     amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA.")] = True,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the network.")] = False,
+    in_memory: Annotated[Optional[bool], typer.Option("--in-memory/--loader", help="Decode the training set once and batch on the device (default on CUDA), or decode per step in a DataLoader.")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Keep the decoded training set here as a memory-mapped .npy, reused by later runs.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint; what defines it may not change.")] = False,
 ) -> None:
     """Train a blind denoiser: MSE at σ drawn per image, checkpoints in OUT/."""
@@ -104,7 +106,8 @@ def train(
     if width is not None:
         mc = scaled(mc, width)
     options = RunOptions(steps=steps, epochs=epochs, log_every=log_every, eval_every=eval_every, checkpoint_every=checkpoint_every,
-                         amp=amp, workers=workers, device=device, compile=compile)
+                         amp=amp, workers=workers, device=device, compile=compile,
+                         in_memory=in_memory, cache_dir=str(cache_dir) if cache_dir else None)
     weights = run_training(mc, tc, options, out, resume=resume)
     console.print(f"weights: {weights}\nlog: {out / METRICS}\nconfig: {out / RUN_CONFIG}")
 
@@ -144,6 +147,58 @@ def denoise(
     for line in summary_lines(metrics):
         console.print(line)
     console.print("outputs: " + ", ".join(map(str, written)))
+
+
+@app.command()
+@stage
+def represent(
+    model: Annotated[Path, typer.Option(help="Run directory or .safetensors checkpoint.")],
+    data: Annotated[str, typer.Option(help=DATA_HELP)],
+    out: Annotated[Path, typer.Option(help="REP directory to create (an interrupted one is resumed).")],
+    sigma: Annotated[Optional[list[float]], typer.Option(help="Noise levels (images in [0, 1]); default: the authors' list clipped to the model's training range.")] = None,
+    more_sigma: Annotated[Optional[list[float]], typer.Argument(hidden=True, help="Further σ after --sigma.")] = None,
+    noise_draws: Annotated[int, typer.Option(help="Noise draws averaged per image and σ (one at σ = 0).")] = 20,
+    blocks: Annotated[str, typer.Option(help="all, or block names joined by commas (enc1,mid,…).")] = "all",
+    inputs: Annotated[bool, typer.Option("--inputs", help="Also the block inputs (figure 1 compares inputs and outputs).")] = False,
+    max_images: Annotated[Optional[int], typer.Option(help="A seeded random subset of this many images.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Centre-crop images to SIZE×SIZE.")] = None,
+    maps: Annotated[int, typer.Option(help="Keep the middle block's activation maps of this many images (channel statistics).")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of the noise draws and of --max-images.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Images per batch (each with all its draws).")] = 16,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when present).")] = None,
+) -> None:
+    """Extract ā of every chosen block and φ = E_z ā_mid(x + σz), per image and σ, into REP/."""
+    from .checkpoint import load_denoiser
+    from .data import open_source
+    from .io import check_writable
+    from .represent import RepConfig, default_sigmas, represent as run_extraction
+    from .runtime import init_distributed, teardown_distributed
+    from .train import training_sigma_max
+
+    check_writable(out, "representation folder")
+    images = open_source(data)
+    if max_images is not None:
+        images = images.subset(max_images, seed)
+    note = None
+    if sigma:
+        sigmas = (*sigma, *(more_sigma or []))
+    else:
+        sigma_max = training_sigma_max(model)
+        sigmas, note = default_sigmas(sigma_max if sigma_max is not None else float("inf"))
+    _, _, dev = init_distributed(device)
+    try:
+        denoiser = load_denoiser(model, device=dev, channels=images.channels)
+        names = denoiser.config.block_names if blocks == "all" else tuple(b.strip() for b in blocks.split(",") if b.strip())
+        config = RepConfig(sigmas=tuple(sorted(sigmas)), draws=noise_draws, blocks=names, inputs=inputs, seed=seed,
+                           image_size=image_size, maps=maps)
+        if note:
+            console.print(f"[yellow]note:[/] {note}")
+        stats = run_extraction(denoiser, images, out, config, model, note=note, batch_images=batch_size)
+    finally:
+        teardown_distributed()
+    console.print(f"{stats['images']} images × {len(config.sigmas)} σ, {stats['forward_passes']} noisy images through the network "
+                  f"in {stats['seconds']:.1f} s ({stats['images_x_draws_per_s']:.0f}/s)")
+    console.print(f"representation: {out / 'manifest.json'}, {out / 'means'}")
 
 
 @app.command()

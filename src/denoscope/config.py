@@ -132,7 +132,10 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a run is carried out, not what it computes: length, logging, checkpoints, device. Free to change on resume."""
+    """How a run is carried out, not what it computes: length, logging, checkpoints, device. Free to change on resume.
+
+    `in_memory` decodes the training set once into a uint8 array and assembles batches on the device (default: on
+    CUDA); `cache_dir` keeps that array as a memory-mapped .npy for later runs."""
 
     steps: int | None = None
     epochs: int | None = None
@@ -143,6 +146,8 @@ class RunOptions:
     workers: int | None = None
     device: str | None = None
     compile: bool = False
+    in_memory: bool | None = None
+    cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         if (self.steps is None) == (self.epochs is None):

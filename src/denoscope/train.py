@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import hashlib
 import json
 import math
 import os
@@ -30,6 +31,7 @@ from . import rng
 from .checkpoint import config_text, load_training_state, save_training_state, save_weights
 from .config import ModelConfig, RunOptions, TrainConfig, changed_fields, from_dict, to_dict
 from .data import ImageSet, TrainingSet, Transform, open_source, split_indices, stack_images
+from .data.memory import DeviceBatches, decode_all
 from .denoiser import Denoiser
 from .errors import ConfigError, DenoscopeError
 from .evaluate import heldout_psnr
@@ -104,9 +106,49 @@ class StepSampler(torch.utils.data.Sampler):
         return self.stop - self.start
 
 
-def batch_keys(schedule: Schedule, step: int, rank: int, world: int, device: torch.device) -> torch.Tensor:
+def batch_items(schedule: Schedule, step: int, rank: int, world: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions of this rank's images at `step`, and their keys (seed, epoch, image, occurrence)."""
     items = torch.tensor(schedule.batch(step, rank, world), dtype=torch.int64, device=device)
-    return rng.key(schedule.seed, items[:, 0], items[:, 1], items[:, 2])
+    return items[:, 1], rng.key(schedule.seed, items[:, 0], items[:, 1], items[:, 2])
+
+
+def in_memory(options: RunOptions, device: torch.device, transform: Transform) -> bool:
+    """Decode once and batch on the device: asked for, or by default on CUDA unless patches are cut at random."""
+    if options.in_memory is not None:
+        return options.in_memory
+    return device.type == "cuda" and not (transform.size is not None and transform.mode == "random-patch")
+
+
+def step_batches(
+    trainset: TrainingSet, schedule: Schedule, start: int, stop: int, rank: int, world: int,
+    device: torch.device, options: RunOptions, progress: bool,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(images on the device, their keys) for every step from `start` to `stop`: decoded into memory once and
+    gathered by index, or decoded per step by a DataLoader (with workers on CUDA by default)."""
+    if in_memory(options, device, trainset.transform):
+        cache = cache_path(options.cache_dir, trainset) if options.cache_dir else None
+        batches = DeviceBatches(decode_all(trainset.images, trainset.indices, trainset.transform, cache, progress and rank == 0), device)
+        for step in range(start, stop):
+            positions, keys = batch_items(schedule, step, rank, world, device)
+            yield batches.batch(positions, keys, trainset.transform.flip), keys
+        return
+    workers = options.workers if options.workers is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
+    loader = DataLoader(
+        trainset,
+        batch_sampler=StepSampler(schedule, start, stop, rank, world),
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
+    for step, x in enumerate(loader, start):
+        yield x.to(device, non_blocking=True), batch_items(schedule, step, rank, world, device)[1]
+
+
+def cache_path(folder: str, trainset: TrainingSet) -> Path:
+    """A cache file name that changes with the source, the images chosen and their geometry."""
+    t = trainset.transform
+    digest = hashlib.sha256(f"{trainset.images.name}|{t.size}|{t.mode}|".encode() + trainset.indices.tobytes()).hexdigest()
+    return ensure_dir(folder, "cache folder") / f"train-{digest[:16]}.npy"
 
 
 def read_run_config(run: Path) -> tuple[ModelConfig, TrainConfig]:
@@ -117,6 +159,15 @@ def read_run_config(run: Path) -> tuple[ModelConfig, TrainConfig]:
         return from_dict(ModelConfig, values["model"]), from_dict(TrainConfig, values["train"])
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as e:
         raise ConfigError(f"{path} is not a readable run configuration ({e}); expected [model] and [train] tables") from e
+
+
+def training_sigma_max(model: str | Path) -> float | None:
+    """The largest σ a model was trained on, from its run's config.toml (None when the weights stand alone)."""
+    run = Path(model) if Path(model).is_dir() else Path(model).parent
+    try:
+        return read_run_config(run)[1].sigma_max
+    except ConfigError:
+        return None
 
 
 def check_resume(run: Path, model_config: ModelConfig, config: TrainConfig) -> None:
@@ -225,14 +276,6 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
     net = DistributedDataParallel(model) if world > 1 else model
     if options.compile:
         net = torch.compile(net)
-    workers = options.workers if options.workers is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
-    loader = DataLoader(
-        trainset,
-        batch_sampler=StepSampler(schedule, step, total, rank, world),
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-    )
     heldout = heldout.to(device)
     log = open(run / METRICS, "a") if rank == 0 else None
     bar = Progress(
@@ -253,12 +296,12 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
         with bar:
             task = bar.add_task("train", total=total, completed=step, status="")
             model.train()
-            for x in loader:
+            for x, keys in step_batches(trainset, schedule, step, total, rank, world, device, options, progress):
                 epoch = step // schedule.steps_per_epoch
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(config, epoch)
-                x = x.to(device, non_blocking=True)
-                keys = batch_keys(schedule, step, rank, world, device)
+                if device.type == "cuda":
+                    x = x.contiguous(memory_format=torch.channels_last)
                 with autocast(device, options.amp):
                     loss = denoising_loss(net, x, keys, config)
                 optimizer.zero_grad(set_to_none=True)

@@ -61,6 +61,31 @@ class ImageSet:
     def __repr__(self) -> str:
         return f"ImageSet({self.name!r}, {len(self)} images, {self.channels} channel(s))"
 
+    def subset(self, n: int, seed: int = 0) -> "ImageSet":
+        """n images drawn without replacement by a seeded permutation, kept in their original order (all if n ≥ len)."""
+        if n < 1:
+            raise DataError(f"a subset needs at least 1 image, got {n}")
+        if n >= len(self):
+            return self
+        chosen = np.sort(np.random.default_rng(seed).permutation(len(self))[:n])
+        return ImageSet(
+            f"{self.name} [{n} of {len(self)}, seed {seed}]", self.channels, Picked(self.reader, chosen), self.sizes[chosen],
+            None if self.labels is None else self.labels[chosen], self.class_names, self.notes, None if self.factors is None else {k: v[chosen] for k, v in self.factors.items()},
+        )
+
+
+class Picked:
+    """A reader of some of another reader's images."""
+
+    def __init__(self, reader: Reader, chosen: np.ndarray):
+        self.reader, self.chosen = reader, chosen
+
+    def read(self, i: int, channels: int) -> np.ndarray:
+        return self.reader.read(int(self.chosen[i]), channels)
+
+    def where(self, i: int) -> str:
+        return self.reader.where(int(self.chosen[i]))
+
 
 def resolve_channels(gray: np.ndarray, requested: int | None) -> tuple[int, list[str]]:
     """Channel count for images whose native grayness is `gray`, and notes on the conversions it implies."""

@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+import torch
+
+import denoscope.represent.extract as extract_module
+from denoscope import rng
+from denoscope.checkpoint import file_hash, load_denoiser, save_weights
+from denoscope.config import ModelConfig
+from denoscope.data import open_source
+from denoscope.data.dataset import to_tensor
+from denoscope.errors import ConfigError, DataError
+from denoscope.nn.unet import BlindUNet
+from denoscope.represent import RepConfig, Representation, default_sigmas, represent
+
+DATA = "synthetic:shapes?n=12&size=16&seed=2"
+CONFIG = ModelConfig(widths=(8, 16), mid_width=16, enc_depth=2, mid_depth=1, dec_depth=2)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "model.safetensors"
+    save_weights(path, BlindUNet(CONFIG))
+    return path
+
+
+def rep_config(**overrides) -> RepConfig:
+    return RepConfig(**{**dict(sigmas=(0.0, 0.2, 0.5), draws=3, blocks=("enc1", "mid"), inputs=True, seed=4, maps=5), **overrides})
+
+
+def extract(model, out, batch_images=4, **overrides):
+    return represent(load_denoiser(model), open_source(DATA), out, rep_config(**overrides), model, batch_images=batch_images, progress=False)
+
+
+def test_phi_is_the_mean_over_keyed_draws_of_the_middle_block_means(model, tmp_path):
+    extract(model, tmp_path / "rep")
+    rep = Representation(tmp_path / "rep")
+    images = open_source(DATA)
+    d = load_denoiser(model)
+    i = 7
+    x = to_tensor(images[i])[None]
+    for s, sigma in enumerate((0.0, 0.2, 0.5)):
+        draws = 1 if sigma == 0 else 3
+        z = torch.cat([rng.image_noise(x.shape[1:], 4, [i], draw=k) for k in range(draws)])
+        with torch.no_grad():
+            expected = d.means(x + sigma * z, ("mid",))["mid"].mean(0).numpy()
+        np.testing.assert_allclose(rep.means("mid")[i, s], expected, rtol=1e-5, atol=1e-6)
+    assert rep.complete and rep.blocks == {"enc1": 8, "mid": 16, "enc1.in": 3, "mid.in": 16}
+    np.testing.assert_allclose(rep.means("enc1.in")[i, 0], x.mean((2, 3))[0].numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(rep.phi(0.45), rep.means("mid")[:, 2])  # nearest extracted σ
+    np.testing.assert_array_equal(rep.labels, images.labels)
+    np.testing.assert_array_equal(rep.factors["colour"], images.factors["colour"])
+    assert rep.maps().shape == (5, 16, 4, 4) and rep.manifest["maps"]["sigma"] == 0.5
+    assert rep.manifest["model"]["sha256"] == file_hash(model)
+
+
+def test_results_do_not_depend_on_the_batch_size(model, tmp_path):
+    extract(model, tmp_path / "a", batch_images=1)
+    extract(model, tmp_path / "b", batch_images=5)
+    for block in ("enc1", "mid", "mid.in"):
+        np.testing.assert_allclose(Representation(tmp_path / "a").means(block), Representation(tmp_path / "b").means(block), rtol=1e-5, atol=1e-6)
+
+
+def test_an_interrupted_extraction_resumes_to_the_same_result(model, tmp_path, monkeypatch):
+    extract(model, tmp_path / "full")
+    calls = []
+    real = extract_module.stack_images
+
+    def dying(images, idx, transform):
+        calls.append(1)
+        if len(calls) == 3:  # the probe, then two batches of 4 images, then killed
+            raise KeyboardInterrupt
+        return real(images, idx, transform)
+
+    monkeypatch.setattr(extract_module, "stack_images", dying)
+    with pytest.raises(KeyboardInterrupt):
+        extract(model, tmp_path / "cut")
+    assert not Representation(tmp_path / "cut").complete
+    with pytest.raises(DataError, match="incomplete"):
+        Representation(tmp_path / "cut").check_complete()
+    monkeypatch.setattr(extract_module, "stack_images", real)
+    stats = extract(model, tmp_path / "cut")
+    assert stats["images"] == 8  # only the unfinished ones
+    np.testing.assert_array_equal(Representation(tmp_path / "cut").means("mid"), Representation(tmp_path / "full").means("mid"))
+
+
+def test_a_different_request_or_model_is_refused_by_name(model, tmp_path):
+    extract(model, tmp_path / "rep")
+    with pytest.raises(ConfigError, match="other draws"):
+        extract(model, tmp_path / "rep", draws=4)
+    other = tmp_path / "other.safetensors"
+    torch.manual_seed(1)
+    save_weights(other, BlindUNet(CONFIG))
+    with pytest.raises(ConfigError, match="other model"):
+        represent(load_denoiser(other), open_source(DATA), tmp_path / "rep", rep_config(), other, progress=False)
+    with pytest.raises(DataError, match="extracted from another model"):
+        Representation(tmp_path / "rep").check_model(file_hash(other), str(other))
+
+
+def test_bad_requests_are_refused(model, tmp_path):
+    for bad, message in ((dict(sigmas=(0.2, 0.1)), "ascending"), (dict(sigmas=(float("nan"),)), "finite"),
+                         (dict(draws=0), "at least 1"), (dict(blocks=("middle",)), "unknown block")):
+        with pytest.raises(ConfigError, match=message):
+            extract(model, tmp_path / "rep", **bad)
+    with pytest.raises(DataError, match="no manifest.json"):
+        Representation(tmp_path / "nothing")
+
+
+def test_default_sigmas_are_the_authors_clipped_to_the_training_range():
+    sigmas, note = default_sigmas(1.0)
+    assert sigmas[0] == 0 and sigmas[1] == pytest.approx(10 / 255) and sigmas[-1] == 1.0 and len(sigmas) == 14
+    assert "5 of the authors' 19" in note
+    assert default_sigmas(3.0) == (tuple(s / 255 for s in extract_module.AUTHORS_SIGMAS), None)
