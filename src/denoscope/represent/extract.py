@@ -153,25 +153,21 @@ def represent(
     files = dict(zip(blocks, block_files))
     finished = np.load(out / DONE, allow_pickle=False).astype(bool)
     todo = [i for i in range(rank, n, world) if not finished[i]]
-    maps_index = config.sigmas.index(manifest["maps"]["sigma"]) if manifest["maps"] else None
     draws_done, start = 0, time.perf_counter()
     with Progress(disable=not progress or rank != 0) as bar:
         task = bar.add_task("represent", total=len(todo))
         for k in range(0, len(todo), batch_images):
             idx = todo[k : k + batch_images]
             x = stack_images(images, idx, transform).to(denoiser.device)
-            z = rng.normal(rng.key(config.seed, torch.tensor(idx, device=x.device)[:, None], torch.arange(config.draws, device=x.device)[None, :]), x.shape[1:])
-            rows = {name: np.zeros((len(idx), s_count, c), np.float32) for name, c in blocks.items()}
-            for s, sigma in enumerate(config.sigmas):
-                d = 1 if sigma == 0 else config.draws
-                y = (x[:, None] + sigma * z[:, :d]).flatten(0, 1)
-                with torch.no_grad():
-                    if maps is not None and s == maps_index and idx[0] < maps.shape[0]:
-                        keep = [j for j, i in enumerate(idx) if i < maps.shape[0]]
-                        maps.write([idx[j] for j in keep], denoiser.blocks(y.unflatten(0, (len(idx), d))[keep, 0], ("mid",))["mid"].cpu().numpy())
-                    for name, m in denoiser.means(y, tuple(names), config.inputs).items():
-                        rows[name][:, s] = m.unflatten(0, (len(idx), d)).mean(1).cpu().numpy()
-                draws_done += len(idx) * d
+            with torch.no_grad():
+                means = noise_averaged_means(denoiser, x, idx, config.sigmas, config.draws, config.seed, tuple(names), config.inputs)
+                if maps is not None and idx[0] < maps.shape[0]:
+                    keep = [j for j, i in enumerate(idx) if i < maps.shape[0]]
+                    z0 = rng.normal(rng.key(config.seed, torch.tensor([idx[j] for j in keep], device=x.device), 0), x.shape[1:])
+                    y0 = x[keep] + manifest["maps"]["sigma"] * z0
+                    maps.write([idx[j] for j in keep], denoiser.blocks(y0, ("mid",))["mid"].cpu().numpy())
+            rows = {name: m.cpu().numpy() for name, m in means.items()}
+            draws_done += len(idx) * sum(1 if s == 0 else config.draws for s in config.sigmas)
             for name, f in files.items():
                 f.write(idx, rows[name])
                 f.sync()
@@ -188,6 +184,22 @@ def represent(
         dist.barrier()
     return {"images": len(todo), "forward_passes": draws_done, "seconds": seconds,
             "images_x_draws_per_s": draws_done / seconds if seconds > 0 else float("nan"), "config": asdict(config)}
+
+
+def noise_averaged_means(
+    denoiser: Denoiser, x: torch.Tensor, ids: list[int] | torch.Tensor, sigmas: tuple[float, ...], draws: int, seed: int,
+    blocks: tuple[str, ...] = ("mid",), inputs: bool = False,
+) -> dict[str, torch.Tensor]:
+    """E_z ā_j(x + σz) per image and σ (B×S×C_j), z keyed by (seed, image id, draw) and shared by every σ; one draw at σ = 0."""
+    ids = torch.as_tensor(ids, device=x.device)
+    z = rng.normal(rng.key(seed, ids[:, None], torch.arange(draws, device=x.device)[None, :]), x.shape[1:]).to(x.dtype)
+    out: dict[str, list[torch.Tensor]] = {}
+    for sigma in sigmas:
+        d = 1 if sigma == 0 else draws
+        y = (x[:, None] + sigma * z[:, :d]).flatten(0, 1)
+        for name, m in denoiser.means(y, blocks, inputs).items():
+            out.setdefault(name, []).append(m.unflatten(0, (len(x), d)).mean(1))
+    return {name: torch.stack(v, dim=1) for name, v in out.items()}
 
 
 def maps_shape(denoiser: Denoiser, probe: torch.Tensor) -> tuple[int, int]:

@@ -1,0 +1,159 @@
+"""Channel selectivity of φ (paper §2.4, figs. 3, 4, 12): the PR of each channel across images, and what its rare images are."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import kurtosis, skew
+from sklearn.mixture import GaussianMixture
+
+from ..errors import ConfigError
+from .sparsity import participation_ratio
+
+SARLE_THRESHOLD = 5 / 9  # a uniform distribution's coefficient; above it suggests bimodality
+
+
+def checked_phi(phi: np.ndarray) -> np.ndarray:
+    """φ as a finite float64 N×C array with N, C ≥ 1, or ConfigError."""
+    phi = np.asarray(phi, dtype=np.float64)
+    if phi.ndim != 2 or 0 in phi.shape:
+        raise ConfigError(f"phi must be an N×C array of middle-block means with N, C ≥ 1, got shape {phi.shape}")
+    if not np.isfinite(phi).all():
+        raise ConfigError("phi must hold finite values only")
+    return phi
+
+
+def live_channels(phi: np.ndarray, dead_tol: float = 1e-6) -> np.ndarray:
+    """Boolean mask (C) of channels active on some image: max |φ[:, i]| above dead_tol × the largest |φ|."""
+    if not 0 <= dead_tol < 1:
+        raise ConfigError(f"dead_tol must be a fraction in [0, 1), got {dead_tol}")
+    magnitude = np.abs(phi).max(axis=0)
+    return magnitude > dead_tol * magnitude.max()
+
+
+def bimodality_coefficient(x: np.ndarray) -> float:
+    """Sarle's b = (g² + 1) / (κ + 3(n−1)²/((n−2)(n−3))), g the sample skewness, κ the sample excess kurtosis.
+
+    b = 5/9 for a uniform distribution, 1/3 for a Gaussian, → 1 for two separated equal spikes.
+    """
+    n = x.size
+    if n < 4:
+        raise ConfigError(f"the bimodality coefficient needs at least 4 values, got {n}")
+    g = skew(x, bias=False)
+    excess = kurtosis(x, fisher=True, bias=False)
+    return float((g**2 + 1) / (excess + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+
+
+def mixture_split(x: np.ndarray, random_state: int = 0) -> dict:
+    """Two-component 1-D Gaussian mixture of x, components ordered by mean, and the split between them.
+
+    The split is the first point, going from the lower mean to the higher, where the higher component's
+    posterior reaches 1/2 (the higher mean itself if it never does).
+    """
+    gmm = GaussianMixture(n_components=2, random_state=random_state).fit(x[:, None])
+    order = np.argsort(gmm.means_.ravel())
+    means = gmm.means_.ravel()[order]
+    grid = np.linspace(means[0], means[1], 1001)
+    upper = gmm.predict_proba(grid[:, None])[:, order[1]] >= 0.5
+    return {
+        "means": means.tolist(),
+        "weights": gmm.weights_[order].tolist(),
+        "stds": np.sqrt(gmm.covariances_.ravel()[order]).tolist(),
+        "split": float(grid[np.argmax(upper)] if upper.any() else means[1]),
+    }
+
+
+def top_images(phi: np.ndarray, channel: int, k: int) -> list[int]:
+    """Indices of the k images that activate `channel` most, strongest first."""
+    return np.argsort(-phi[:, channel], kind="stable")[:k].tolist()
+
+
+def example_channels(phi: np.ndarray, image: int, selective: np.ndarray, n: int) -> tuple[list[int], np.ndarray]:
+    """The n selective channels the image activates most relative to each channel's mean over images.
+
+    Returns the channel ids, strongest first, and the relative activation φ[image, i] / mean_x φ[x, i]
+    of every channel (NaN for channels with zero mean).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = phi[image] / phi.mean(axis=0)
+    candidates = np.flatnonzero(selective & (phi[image] > 0))
+    ranked = candidates[np.argsort(-relative[candidates], kind="stable")]
+    return ranked[:n].tolist(), relative
+
+
+def selectivity(
+    phi: np.ndarray,
+    n_top: int = 4,
+    k: int = 9,
+    example_image: int = 0,
+    n_example: int = 3,
+    bins: int = 50,
+    dead_tol: float = 1e-6,
+    random_state: int = 0,
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Selectivity of every channel of φ (N images × C channels, one σ): PR(c(i)) = ‖c(i)‖₁² / (n‖c(i)‖₂²).
+
+    Dead channels (|φ| ≤ dead_tol × max |φ| on every image) have no PR; they are counted and left out.
+
+    Metrics:
+        selectivity_bimodality: Sarle's coefficient of the live channels' PRs (float).
+        bimodal: whether it exceeds 5/9 (bool).
+        channel_pr_median: median PR of the live channels.
+        dead_channels: number of dead channels (int).
+        gmm_means, gmm_weights, gmm_stds: the two mixture components of the PRs, lower mean first.
+        gmm_split: the PR between the two components (float).
+        selective_fraction: fraction of live channels whose PR is below gmm_split.
+        top_channels: the n_top live channels of lowest PR, most selective first (list of ints).
+        top_channel_pr: their PRs.
+        top_images: {str(channel): the k images activating it most}, for top_channels and example_channels.
+        example_image: the image index used (int).
+        example_channels: the n_example selective channels it activates most relative to their means.
+    Arrays:
+        channel_pr: PR per channel (C, NaN for dead channels).
+        bin_edges, counts: histogram of the live PRs over (0, 1].
+        relative_activation: φ[example_image, i] / mean over images of φ[:, i] (C).
+    """
+    phi = checked_phi(phi)
+    check_counts(phi, n_top=n_top, k=k, example_image=example_image, n_example=n_example, bins=bins)
+    live = live_channels(phi, dead_tol)
+    if live.sum() < 4:
+        raise ConfigError(f"phi must have at least 4 channels active on some image, got {int(live.sum())}")
+    pr = np.where(live, participation_ratio(phi, axis=0), np.nan)
+    mixture = mixture_split(pr[live], random_state)
+    selective = live & (pr < mixture["split"])
+    b = bimodality_coefficient(pr[live])
+    top = np.argsort(np.where(live, pr, np.inf), kind="stable")[: min(n_top, int(live.sum()))].tolist()
+    example, relative = example_channels(phi, example_image, selective, n_example)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    metrics = {
+        "selectivity_bimodality": b,
+        "bimodal": bool(b > SARLE_THRESHOLD),
+        "channel_pr_median": float(np.median(pr[live])),
+        "dead_channels": int((~live).sum()),
+        "gmm_means": mixture["means"],
+        "gmm_weights": mixture["weights"],
+        "gmm_stds": mixture["stds"],
+        "gmm_split": mixture["split"],
+        "selective_fraction": float(selective.sum() / live.sum()),
+        "top_channels": top,
+        "top_channel_pr": [float(pr[c]) for c in top],
+        "top_images": {str(c): top_images(phi, c, k) for c in top + example},
+        "example_image": int(example_image),
+        "example_channels": example,
+    }
+    arrays = {
+        "channel_pr": pr,
+        "bin_edges": edges,
+        "counts": np.histogram(pr[live], bins=edges)[0],
+        "relative_activation": relative,
+    }
+    return metrics, arrays
+
+
+def check_counts(phi: np.ndarray, **counts: int) -> None:
+    """ConfigError unless every count is a positive integer and example_image indexes an image of phi."""
+    for name, value in counts.items():
+        low = 0 if name == "example_image" else 1
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{name} must be an integer ≥ {low}, got {value!r}")
+    if counts["example_image"] >= phi.shape[0]:
+        raise ConfigError(f"example_image must index one of the {phi.shape[0]} images of phi, got {counts['example_image']}")

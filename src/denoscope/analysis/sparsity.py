@@ -1,0 +1,84 @@
+"""Channel sparsity of each block's spatial means (paper §2.2, fig. 1): the participation ratio per image."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+def participation_ratio(v: np.ndarray, axis: int = -1) -> np.ndarray:
+    """PR(v) = ‖v‖₁² / (d·‖v‖₂²) along `axis`, d the size of that axis, in float64.
+
+    PR ∈ (0, 1]: 1/d for a one-hot vector, k/d for k equal non-zeros, 1 for a constant vector;
+    invariant to the scale of v. An all-zero vector has no defined PR: it gets NaN.
+    """
+    v = np.asarray(v, dtype=np.float64)
+    if not -v.ndim <= axis < v.ndim or v.shape[axis] == 0:
+        raise ConfigError(f"participation_ratio needs a non-empty axis {axis}, got an array of shape {v.shape}")
+    l1 = np.abs(v).sum(axis=axis)
+    l2_squared = np.square(v).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return l1**2 / (v.shape[axis] * l2_squared)
+
+
+def checked_means(means: Mapping[str, np.ndarray], sigmas: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Block means as float64 N×S×C arrays that agree with the 1-D `sigmas` (length S), or ConfigError."""
+    sigmas = np.asarray(sigmas, dtype=np.float64)
+    if sigmas.ndim != 1 or sigmas.size == 0 or not np.isfinite(sigmas).all():
+        raise ConfigError(f"sigmas must be a non-empty 1-D array of finite noise levels, got shape {sigmas.shape}")
+    if not means:
+        raise ConfigError("means must hold at least one block, got none")
+    checked = {}
+    for name, a in means.items():
+        a = np.asarray(a, dtype=np.float64)
+        if a.ndim != 3 or a.shape[0] == 0 or a.shape[2] == 0 or a.shape[1] != sigmas.size:
+            raise ConfigError(
+                f"means[{name!r}] must be N×S×C with N, C ≥ 1 and S = len(sigmas) = {sigmas.size}, got shape {a.shape}"
+            )
+        if not np.isfinite(a).all():
+            raise ConfigError(f"means[{name!r}] must hold finite values only")
+        checked[name] = a
+    return checked, sigmas
+
+
+def nearest_sigma_index(sigmas: np.ndarray, sigma: float) -> int:
+    """Index of the noise level in `sigmas` nearest to `sigma` (the first one on a tie)."""
+    if not np.isfinite(sigma):
+        raise ConfigError(f"sigma must be a finite noise level, got {sigma}")
+    return int(np.argmin(np.abs(np.asarray(sigmas) - sigma)))
+
+
+def sparsity(
+    means: Mapping[str, np.ndarray], sigmas: np.ndarray, sigma: float, bins: int = 50
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """PR of ā_j(x_σ) per image for every block, at the σ of `sigmas` nearest to `sigma` (fig. 1).
+
+    Metrics:
+        sigma: the noise level used (float).
+        pr_median: {block: median PR over images} (NaN where every image's ā is zero).
+        pr_mean: {block: mean PR over images}.
+        zero_images: {block: number of images whose ā is all zero, left out (PR undefined)}.
+    Arrays:
+        bin_edges: the `bins` + 1 edges shared by every histogram, over (0, 1].
+        pr/<block>: PR per image (N, NaN for an all-zero ā).
+        counts/<block>: histogram counts of the defined PRs on bin_edges.
+    """
+    means, sigmas = checked_means(means, sigmas)
+    if not isinstance(bins, int) or bins < 1:
+        raise ConfigError(f"bins must be a positive integer, got {bins!r}")
+    s = nearest_sigma_index(sigmas, sigma)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    metrics: dict = {"sigma": float(sigmas[s]), "pr_median": {}, "pr_mean": {}, "zero_images": {}}
+    arrays: dict[str, np.ndarray] = {"bin_edges": edges}
+    for name, a in means.items():
+        pr = participation_ratio(a[:, s, :], axis=-1)
+        defined = pr[np.isfinite(pr)]
+        metrics["pr_median"][name] = float(np.median(defined)) if defined.size else float("nan")
+        metrics["pr_mean"][name] = float(defined.mean()) if defined.size else float("nan")
+        metrics["zero_images"][name] = int(pr.size - defined.size)
+        arrays[f"pr/{name}"] = pr
+        arrays[f"counts/{name}"] = np.histogram(defined, bins=edges)[0]
+    return metrics, arrays
