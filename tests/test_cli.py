@@ -92,3 +92,45 @@ def test_unwritable_outputs_are_refused_in_one_sentence(run, tmp_path):
     (tmp_path / "file").write_text("x")
     one_sentence_error(invoke("denoise", "--model", run, "--data", DATA, "--out", tmp_path / "file" / "out"), "is a file, not a folder")
     one_sentence_error(invoke("train", "--data", DATA, "--out", "/proc/denoscope-run", "--steps", "2"), "/proc/denoscope-run")
+
+
+def test_represent_analyse_and_the_sampling_stages_through_the_cli(run, tmp_path):
+    data = "synthetic:shapes?n=120&size=16&seed=7"
+    rep = tmp_path / "rep"
+    done = invoke("represent", "--model", run, "--data", data, "--out", rep, "--noise-draws", "2", "--sigma", "0", "0.2", "0.5", "--maps", "16")
+    assert done.exit_code == 0, done.output
+    done = invoke("analyse", "--rep", rep, "--images", data, "--out", tmp_path / "ana", "--k", "4")
+    assert done.exit_code == 0, done.output
+    metrics = json.loads((tmp_path / "ana" / "metrics.json").read_text())
+    assert {"sparsity", "stability", "selectivity", "clusters", "neighbours", "probes", "factors", "findings"} <= set(metrics)
+    assert ("holds" in done.output or "does not hold" in done.output)
+    one_sentence_error(invoke("analyse", "--rep", rep, "--images", "synthetic:shapes?n=10&size=16", "--out", tmp_path / "a2"), "holds 10 images")
+
+    fast = ["--max-steps", "3", "--seed", "1"]
+    done = invoke("sample", "--model", run, "--n", "2", "--out", tmp_path / "s", *fast)
+    assert done.exit_code == 0, done.output
+    s = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert s["images"] == 2 and s["status"] == ["max_steps", "max_steps"] and (tmp_path / "s" / "samples.png").exists()
+    done = invoke("inverse", "--model", run, "--data", data, "--task", "superres", "--n", "2", "--out", tmp_path / "i", *fast)
+    assert done.exit_code == 0, done.output
+    i = json.loads((tmp_path / "i" / "metrics.json").read_text())
+    assert len(i["psnr"]) == len(i["psnr_pseudo_inverse"]) == 2
+    done = invoke("reconstruct", "--model", run, "--data", data, "--index", "3", "--n", "2", "--out", tmp_path / "r", "--noise-draws", "2", *fast)
+    assert done.exit_code == 0, done.output
+    r = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert len(r["phi_match_error"]) == 2
+    done = invoke("reconstruct", "--model", run, "--rep", rep, "--cluster", "1", "--k", "4", "--n", "2", "--out", tmp_path / "rc", *fast)
+    assert done.exit_code == 0, done.output
+    done = invoke("distance", "--model", run, "--data", data, "--pairs", "2", "--n", "2", "--levels", "3", "--out", tmp_path / "d", "--noise-draws", "2", *fast)
+    assert done.exit_code == 0, done.output
+    d = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert len(d["d2"]) == 2 and "B_over_A" in d
+
+
+def test_bad_sampling_requests_are_one_sentence(run, tmp_path):
+    one_sentence_error(invoke("sample", "--model", run, "--n", "0", "--out", tmp_path / "s"), "--n must be at least 1")
+    one_sentence_error(invoke("sample", "--model", run, "--max-steps", "0", "--out", tmp_path / "s"), "max_steps must be at least 1")
+    one_sentence_error(invoke("inverse", "--model", run, "--data", DATA, "--task", "magic", "--out", tmp_path / "i"), "magic")
+    one_sentence_error(invoke("reconstruct", "--model", run, "--out", tmp_path / "r"), "either --data with --index")
+    one_sentence_error(invoke("reconstruct", "--model", run, "--data", DATA, "--index", "999", "--out", tmp_path / "r"), "--index 999")
+    assert not any((tmp_path / p).exists() for p in ("s", "i", "r"))

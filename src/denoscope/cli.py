@@ -173,7 +173,7 @@ def represent(
     from .io import check_writable
     from .represent import RepConfig, default_sigmas, represent as run_extraction
     from .runtime import init_distributed, teardown_distributed
-    from .train import training_sigma_max
+    from .train import training_config
 
     check_writable(out, "representation folder")
     images = open_source(data)
@@ -183,8 +183,8 @@ def represent(
     if sigma:
         sigmas = (*sigma, *(more_sigma or []))
     else:
-        sigma_max = training_sigma_max(model)
-        sigmas, note = default_sigmas(sigma_max if sigma_max is not None else float("inf"))
+        trained = training_config(model)
+        sigmas, note = default_sigmas(trained.sigma_max if trained else float("inf"))
     _, _, dev = init_distributed(device)
     try:
         denoiser = load_denoiser(model, device=dev, channels=images.channels)
@@ -199,6 +199,223 @@ def represent(
     console.print(f"{stats['images']} images × {len(config.sigmas)} σ, {stats['forward_passes']} noisy images through the network "
                   f"in {stats['seconds']:.1f} s ({stats['images_x_draws_per_s']:.0f}/s)")
     console.print(f"representation: {out / 'manifest.json'}, {out / 'means'}")
+
+
+@app.command()
+@stage
+def analyse(
+    rep: Annotated[Path, typer.Option(help="A REP directory written by `denoscope represent`.")],
+    out: Annotated[Path, typer.Option(help="Directory for metrics.json and one .npz per analysis.")],
+    images: Annotated[Optional[str], typer.Option(help="The REP's image source: enables neighbours, probes, factors and thumbnails.")] = None,
+    sigma: Annotated[float, typer.Option(help="σ at which φ is analysed (nearest extracted level).")] = 0.5,
+    k: Annotated[Optional[list[int]], typer.Option(help="K-means cluster counts, repeatable (default 10).")] = None,
+    max_images: Annotated[Optional[int], typer.Option(help="The --max-images the REP was extracted with.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of K-means, t-SNE, splits and query choice (and of --max-images).")] = 0,
+) -> None:
+    """Every analysis of §2 on a representation: numbers to metrics.json, arrays to .npz, findings said plainly."""
+    from .analysis.run import analyse as run
+    from .data import open_source
+    from .io import check_writable
+    from .represent import Representation
+
+    check_writable(out)
+    r = Representation(rep)
+    source = None
+    if images is not None:
+        source = open_source(images)
+        if max_images is not None:
+            source = source.subset(max_images, seed)
+    metrics = run(r, out, source, sigma=sigma, ks=tuple(k or (10,)), seed=seed)
+    for name, f in metrics["findings"].items():
+        console.print(f"{'[green]holds[/]' if f['holds'] else '[red]does not hold[/]'}  {name}: {f['evidence']}")
+    for line in metrics["not_computed"]:
+        console.print(f"[yellow]not computed:[/] {line}")
+    console.print(f"outputs: {out / 'metrics.json'} and {len(list(out.glob('*.npz')))} .npz files in {out}")
+
+
+Model = Annotated[Path, typer.Option(help="Run directory or .safetensors checkpoint.")]
+Seed = Annotated[int, typer.Option(help="Seed of every draw (start, noise at each step, choices).")]
+Device = Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when present).")]
+SigmaFinal = Annotated[float, typer.Option(help="Stop an image when its σ̂ falls below this (σ_L).")]
+H0 = Annotated[float, typer.Option(help="h₀ of the step schedule h_t = h₀t/(1 + h₀(t−1)).")]
+Beta = Annotated[float, typer.Option(help="β: 1 is deterministic, small values inject noise at every step.")]
+MaxSteps = Annotated[int, typer.Option(help="Give up on an image after this many steps (said in metrics.json).")]
+MeanFrom = Annotated[Optional[str], typer.Option(help="Start from the mean image of this source (default: the run's training data).")]
+
+
+def diffusion(sigma_final: float, h0: float, beta: float, max_steps: int):
+    from .sampling.engine import DiffusionConfig
+
+    return DiffusionConfig(sigma_final=sigma_final, h0=h0, beta=beta, max_steps=max_steps)
+
+
+def prepare(model: Path, out: Path, device: str | None, mean_from: str | None, size: tuple[int, int] | None = None):
+    """Validate the output folder, load the denoiser and find the mean image to start from."""
+    from .checkpoint import load_denoiser
+    from .io import check_writable
+    from .runtime import resolve_device
+    from .sampling.stages import start_mean
+    from .train import training_config
+
+    check_writable(out)
+    denoiser = load_denoiser(model, device=resolve_device(device))
+    trained = training_config(model)
+    source = mean_from or (trained.data if trained else None)
+    mean, where = start_mean(source, denoiser.config.channels, size or ((trained.image_size,) * 2 if trained and trained.image_size else None))
+    console.print(f"start: {where}")
+    return denoiser, mean
+
+
+@app.command()
+@stage
+def sample(
+    model: Model, out: Annotated[Path, typer.Option(help="Directory for samples.png, samples.npz, metrics.json.")],
+    n: Annotated[int, typer.Option(help="Number of samples.")] = 16, seed: Seed = 0,
+    sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
+    mean_from: MeanFrom = None, size: Annotated[Optional[int], typer.Option(help="Sample side when no mean image is found.")] = None,
+    device: Device = None,
+) -> None:
+    """Unconditional samples by adaptive blind reverse diffusion (figure 19)."""
+    from .errors import ConfigError
+    from .sampling.stages import sample as run
+
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    config = diffusion(sigma_final, h0, beta, max_steps)
+    denoiser, mean = prepare(model, out, device, mean_from, (size, size) if size else None)
+    metrics = run(denoiser, mean, n, seed, config, out)
+    console.print(f"{metrics['converged']} of {n} converged; {metrics['evaluations_per_sample']:.0f} network evaluations and "
+                  f"{metrics['seconds_per_sample']:.2f} s per sample")
+    console.print(f"outputs: {out / 'samples.png'}, {out / 'samples.npz'}, {out / 'metrics.json'}")
+
+
+@app.command()
+@stage
+def inverse(
+    model: Model, data: Annotated[str, typer.Option(help=DATA_HELP)],
+    out: Annotated[Path, typer.Option(help="Directory for inverse.png, inverse.npz, metrics.json.")],
+    task: Annotated[str, typer.Option(help="pixels, box, superres, deblur or cs.")] = "superres",
+    n: Annotated[int, typer.Option(help="Images (a seeded random choice of the source).")] = 4, seed: Seed = 0,
+    sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
+    mean_from: MeanFrom = None, device: Device = None,
+) -> None:
+    """Solve a linear inverse problem with the denoiser's prior; PSNR beside the pseudo-inverse's."""
+    import numpy as np
+
+    from .data import open_source
+    from .errors import ConfigError
+    from .sampling.stages import inverse as run
+
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    config = diffusion(sigma_final, h0, beta, max_steps)
+    denoiser, mean = prepare(model, out, device, mean_from)
+    images = open_source(data, channels=denoiser.config.channels)
+    indices = sorted(np.random.default_rng(seed).permutation(len(images))[:n].tolist())
+    metrics = run(denoiser, images, indices, task, mean, seed, config, out)
+    console.print(f"{task}: PSNR {metrics['psnr_mean']:.2f} dB (pseudo-inverse {metrics['psnr_pseudo_inverse_mean']:.2f} dB), "
+                  f"{metrics['seconds_per_sample']:.2f} s per image")
+    console.print(f"outputs: {out / 'inverse.png'}, {out / 'inverse.npz'}, {out / 'metrics.json'}")
+
+
+@app.command()
+@stage
+def reconstruct(
+    model: Model, out: Annotated[Path, typer.Option(help="Directory for reconstruct.png, reconstruct.npz, metrics.json.")],
+    data: Annotated[Optional[str], typer.Option(help=DATA_HELP + " With --index: the target images.")] = None,
+    index: Annotated[Optional[list[int]], typer.Option(help="Target image(s) of --data, repeatable.")] = None,
+    rep: Annotated[Optional[Path], typer.Option(help="A REP directory, with --cluster: a cluster centroid as target.")] = None,
+    cluster: Annotated[Optional[int], typer.Option(help="Cluster id (K-means on the REP's φ at --phi-sigma).")] = None,
+    k: Annotated[int, typer.Option(help="Number of clusters with --cluster.")] = 10,
+    n: Annotated[int, typer.Option(help="Samples per target.")] = 8, seed: Seed = 0,
+    noise_draws: Annotated[int, typer.Option(help="Noise draws of the target φ at each σ.")] = 8,
+    phi_sigma: Annotated[float, typer.Option(help="σ at which clusters are formed.")] = 0.5,
+    sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
+    mean_from: MeanFrom = None, device: Device = None,
+) -> None:
+    """Stochastic reconstruction from φ, self-guided by the model's own representation (Alg. 1, figures 7 and 20)."""
+    import numpy as np
+
+    from .checkpoint import file_hash
+    from .data import Transform, open_source, stack_images
+    from .errors import ConfigError
+    from .represent import Representation, default_sigmas
+    from .sampling.guidance import GuidanceConfig, target_from_images, target_from_rep
+    from .sampling.stages import reconstruct_stage
+    from .train import training_config
+
+    if (data is None or not index) == (rep is None or cluster is None):
+        raise ConfigError("give either --data with --index (target images) or --rep with --cluster (a centroid)")
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    config = diffusion(sigma_final, h0, beta, max_steps)
+    denoiser, mean = prepare(model, out, device, mean_from)
+    trained = training_config(model)
+    if rep is None:
+        images = open_source(data, channels=denoiser.config.channels)
+        bad = [i for i in index if not 0 <= i < len(images)]
+        if bad:
+            raise ConfigError(f"--index {bad[0]} is outside {data}, which holds {len(images)} images")
+        x = stack_images(images, index, Transform())
+        sigmas, _ = default_sigmas(trained.sigma_max if trained else 1.0)
+        target = target_from_images(denoiser, x, list(index), sigmas, noise_draws, seed)
+        shown, labels = x, [f"{data}[{i}]" for i in index]
+    else:
+        from .analysis.clusters import kmeans
+
+        r = Representation(rep)
+        r.check_complete()
+        r.check_model(file_hash(model), str(model))
+        assignment, _ = kmeans(r.phi(phi_sigma), k, seed)
+        if not 0 <= cluster < k:
+            raise ConfigError(f"--cluster must lie in 0 … {k - 1}, got {cluster}")
+        members = np.flatnonzero(assignment == cluster)
+        target = target_from_rep(r.sigmas, np.asarray(r.means("mid"))[members].mean(0, keepdims=True), denoiser.device)
+        shown, labels = None, [f"cluster {cluster} of {k} ({len(members)} images) in {rep}"]
+    metrics = reconstruct_stage(denoiser, target, shown, labels, n, mean, seed, config, GuidanceConfig(), out)
+    console.print(f"φ-match error (median over samples) {metrics['phi_match_error_median']:.3f}; "
+                  f"{metrics['seconds_per_sample']:.2f} s and {metrics['evaluations_per_sample']:.0f} network evaluations per sample")
+    console.print(f"outputs: {out / 'reconstruct.png'}, {out / 'reconstruct.npz'}, {out / 'metrics.json'}")
+
+
+@app.command()
+@stage
+def distance(
+    model: Model, data: Annotated[str, typer.Option(help=DATA_HELP)],
+    out: Annotated[Path, typer.Option(help="Directory for distance.png, distance.npz, metrics.json.")],
+    pairs: Annotated[int, typer.Option(help="Random pairs of images.")] = 50,
+    n: Annotated[int, typer.Option(help="Samples of each conditional density.")] = 4,
+    levels: Annotated[int, typer.Option(help="σ levels of the integral (log-spaced over the model's range).")] = 8,
+    phi_sigma: Annotated[float, typer.Option(help="σ at which ‖φ₁ − φ₂‖ is measured.")] = 0.5,
+    noise_draws: Annotated[int, typer.Option(help="Noise draws of each target φ.")] = 8, seed: Seed = 0,
+    sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
+    mean_from: MeanFrom = None, device: Device = None,
+) -> None:
+    """d²(p(x|φ₁), p(x|φ₂)) of eq. 4 against ‖φ₁ − φ₂‖² for random pairs: A, B and B/A of eq. 3."""
+    import numpy as np
+
+    from .data import open_source
+    from .errors import ConfigError
+    from .represent import default_sigmas
+    from .sampling.guidance import GuidanceConfig
+    from .sampling.stages import distance_stage
+    from .train import training_config
+
+    for name, value in (("--pairs", pairs), ("--n", n)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+    config = diffusion(sigma_final, h0, beta, max_steps)
+    denoiser, mean = prepare(model, out, device, mean_from)
+    images = open_source(data, channels=denoiser.config.channels)
+    if len(images) < 2:
+        raise ConfigError(f"{data} holds {len(images)} image; pairs need at least two")
+    rng = np.random.default_rng(seed)
+    chosen = [tuple(int(i) for i in rng.choice(len(images), 2, replace=False)) for _ in range(pairs)]
+    trained = training_config(model)
+    sigmas, _ = default_sigmas(trained.sigma_max if trained else 1.0)
+    metrics = distance_stage(denoiser, images, chosen, n, mean, seed, config, GuidanceConfig(), sigmas, levels, phi_sigma, noise_draws, out)
+    console.print(f"B/A = {metrics['B_over_A']:.2f} over {metrics['pairs']} pairs (paper: 2.9); correlation {metrics['pearson']:.2f}")
+    console.print(f"outputs: {out / 'distance.png'}, {out / 'distance.npz'}, {out / 'metrics.json'}")
 
 
 @app.command()

@@ -161,11 +161,11 @@ def read_run_config(run: Path) -> tuple[ModelConfig, TrainConfig]:
         raise ConfigError(f"{path} is not a readable run configuration ({e}); expected [model] and [train] tables") from e
 
 
-def training_sigma_max(model: str | Path) -> float | None:
-    """The largest σ a model was trained on, from its run's config.toml (None when the weights stand alone)."""
+def training_config(model: str | Path) -> TrainConfig | None:
+    """The training configuration of a model's run (None when the weights stand alone)."""
     run = Path(model) if Path(model).is_dir() else Path(model).parent
     try:
-        return read_run_config(run)[1].sigma_max
+        return read_run_config(run)[1]
     except ConfigError:
         return None
 

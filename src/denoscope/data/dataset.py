@@ -70,3 +70,10 @@ def split_indices(n: int, holdout: int, seed: int) -> tuple[np.ndarray, np.ndarr
         raise DataError(f"cannot hold out {holdout} of {n} images; at most half ({n // 2}) may be held out")
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[holdout:]), np.sort(order[:holdout])
+
+
+def mean_image(images: ImageSet, transform: Transform = Transform(), max_images: int = 1000, seed: int = 0) -> torch.Tensor:
+    """The mean C×H×W image of a seeded subset: where reverse diffusion starts (the authors start from the data mean)."""
+    n = min(max_images, len(images))
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
+    return stack_images(images, chosen, transform).mean(0)

@@ -43,3 +43,32 @@ def denoise_figure(examples: Mapping[str, np.ndarray], path: str | Path) -> None
             show(axes[r, 1 + 2 * s], noisy[s, r], f"σ={sigma:g} noisy" if r == 0 else None)
             show(axes[r, 2 + 2 * s], denoised[s, r], f"σ={sigma:g} denoised" if r == 0 else None)
     save_png(fig, path)
+
+
+def image_grid(images: np.ndarray, path: str | Path, cols: int = 8, titles: list[str] | None = None, size: float = 1.2) -> None:
+    """N×H×W×C images in [0, 1] in rows of `cols`, each with an optional title."""
+    n = len(images)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(size * cols, size * rows + 0.2 * bool(titles)), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k < n:
+            show(ax, images[k], titles[k] if titles else None)
+        else:
+            ax.set_axis_off()
+    save_png(fig, path)
+
+
+def distance_scatter(phi_distance2: np.ndarray, d2: np.ndarray, a: float, b: float, path: str | Path) -> None:
+    """Eq. 3: d²(p₁, p₂) against ‖φ₁ − φ₂‖² per pair, with the lines of slope A and B that bound them."""
+    fig = Figure(figsize=(4, 3.5), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(phi_distance2, d2, s=12)
+    top = float(np.max(phi_distance2)) if len(phi_distance2) else 1.0
+    for slope, name in ((a, "A"), (b, "B")):
+        ax.plot([0, top], [0, slope * top], lw=0.8, label=f"{name} = {slope:.3g}")
+    ax.set_xlabel("‖φ₁ − φ₂‖²")
+    ax.set_ylabel("d²(p₁, p₂)")
+    ax.set_title(f"B/A = {b / a:.2f}" if a > 0 else "B/A undefined", fontsize=9)
+    ax.legend(fontsize=7)
+    save_png(fig, path)

@@ -1,0 +1,75 @@
+"""Images nearest a target by cosine similarity of φ versus of pixels (paper §2.5, fig. 5 left, fig. 14)."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+from ..errors import ConfigError
+from .clusters import check_count, check_features, check_labels
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit ℓ2 norm as contiguous float32 (all-zero rows stay zero: similarity 0)."""
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(np.divide(x, norms, out=np.zeros_like(x), where=norms > 0), dtype=np.float32)
+
+
+def cosine_neighbours(x: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each query row, the k other rows of highest cos(x_q, x_i), best first: (indices Q×k, cosines Q×k).
+
+    Exact search (faiss inner product on unit rows); the query itself is left out, one extra hit is asked for.
+    """
+    unit = unit_rows(x)
+    index = faiss.IndexFlatIP(unit.shape[1])
+    index.add(unit)
+    cosines, ids = index.search(unit[queries], k + 1)
+    keep = np.argsort(ids == queries[:, None], axis=1, kind="stable")[:, :k]  # others first, order kept
+    return np.take_along_axis(ids, keep, 1).astype(np.int64), np.take_along_axis(cosines, keep, 1).astype(np.float64)
+
+
+def label_agreement(labels: np.ndarray, queries: np.ndarray, found: np.ndarray) -> float:
+    """Fraction of (query, neighbour) pairs whose labels agree."""
+    return float(np.mean(labels[found] == labels[queries][:, None]))
+
+
+def neighbours(
+    phi: np.ndarray, pixels: np.ndarray, queries: np.ndarray, k: int = 15, labels: np.ndarray | None = None
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """The k nearest other images of each query by cosine similarity, in φ and in pixel space.
+
+    Both spaces use cosine similarity of the raw vectors (pixels as given, not centred), as fig. 14.
+
+    Metrics:
+        n_queries, k: ints.
+        mean_cosine, pixel_mean_cosine: mean similarity of the neighbours found in each space.
+        With labels: neighbour_label_agreement, pixel_neighbour_label_agreement: fraction of neighbours
+        sharing the query's label.
+    Arrays:
+        queries (Q,); neighbours, pixel_neighbours (Q, k) image indices, most similar first;
+        cosine, pixel_cosine (Q, k) their similarities to the query.
+    """
+    phi = check_features(phi)
+    n = phi.shape[0]
+    pixels = check_features(pixels, "pixels", n=n)
+    queries = np.asarray(queries)
+    if queries.ndim != 1 or queries.size == 0 or not np.issubdtype(queries.dtype, np.integer):
+        raise ConfigError(
+            f"queries must be a non-empty 1-D array of image indices, got shape {queries.shape}, dtype {queries.dtype}"
+        )
+    if queries.min() < 0 or queries.max() >= n:
+        raise ConfigError(f"queries must be image indices in [0, {n}), got {queries.min()} to {queries.max()}")
+    queries = queries.astype(np.int64)
+    k = check_count(k, "k", high=n - 1)
+    found, cosine = cosine_neighbours(phi, queries, k)
+    pixel_found, pixel_cosine = cosine_neighbours(pixels, queries, k)
+    metrics = {"n_queries": int(queries.size), "k": k,
+               "mean_cosine": float(cosine.mean()), "pixel_mean_cosine": float(pixel_cosine.mean())}
+    if labels is not None:
+        labels = check_labels(labels, n)
+        metrics["neighbour_label_agreement"] = label_agreement(labels, queries, found)
+        metrics["pixel_neighbour_label_agreement"] = label_agreement(labels, queries, pixel_found)
+    arrays = {"queries": queries, "neighbours": found, "cosine": cosine,
+              "pixel_neighbours": pixel_found, "pixel_cosine": pixel_cosine}
+    return metrics, arrays

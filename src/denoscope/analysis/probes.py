@@ -1,0 +1,97 @@
+"""How much class information φ carries compared with pixels: kNN and linear probes on a held-out split."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..errors import ConfigError
+from .clusters import check_count, check_features, check_labels
+
+KNN_K = 20  # neighbours voting in the kNN probe
+MAX_ITER = 2000  # L-BFGS iterations of the linear probe
+
+
+def stratified_split(
+    labels: np.ndarray, test_size: float, random_state: int, name: str = "labels"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/test image indices with every class in the same proportion in both parts."""
+    if not 0 < test_size < 1:
+        raise ConfigError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
+    classes, counts = np.unique(labels, return_counts=True)
+    if classes.size < 2 or counts.min() < 2:
+        raise ConfigError(
+            f"{name} must have at least two classes of at least two images each, got counts {counts.tolist()}"
+        )
+    try:
+        return train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=random_state)
+    except ValueError as e:
+        raise ConfigError(f"test_size={test_size} leaves no room for every class of {name} in both parts: {e}") from e
+
+
+def knn_accuracy(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, k: int = KNN_K) -> float:
+    """Test accuracy of a majority vote among the k training images of highest cosine similarity."""
+    knn = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute")
+    return float(knn.fit(x[train], y[train]).score(x[test], y[test]))
+
+
+def linear_probe_accuracy(
+    x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, random_state: int = 0
+) -> float:
+    """Test accuracy of multinomial logistic regression on standardised features (L2, C = 1)."""
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=MAX_ITER, random_state=random_state))
+    return float(probe.fit(x[train], y[train]).score(x[test], y[test]))
+
+
+def chance_accuracy(y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
+    """Test accuracy of always answering the most frequent training class (1/classes when balanced)."""
+    classes, counts = np.unique(y[train], return_counts=True)
+    return float(np.mean(y[test] == classes[np.argmax(counts)]))
+
+
+def probe_accuracies(
+    phi: np.ndarray, pixels: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, k: int, random_state: int
+) -> dict:
+    """kNN and linear probe accuracy from φ and from pixels, and the chance rate, on one split."""
+    return {
+        "knn_accuracy": knn_accuracy(phi, y, train, test, k),
+        "pixel_knn_accuracy": knn_accuracy(pixels, y, train, test, k),
+        "linear_probe_accuracy": linear_probe_accuracy(phi, y, train, test, random_state),
+        "pixel_linear_probe_accuracy": linear_probe_accuracy(pixels, y, train, test, random_state),
+        "chance": chance_accuracy(y, train, test),
+    }
+
+
+def probes(
+    phi: np.ndarray,
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    test_size: float = 0.25,
+    k: int = KNN_K,
+    random_state: int = 0,
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Class read-out from φ versus pixels on a seeded stratified split.
+
+    kNN: cosine similarity, majority vote of the `k` nearest training images (k ≤ training images).
+    Linear: logistic regression on features standardised with training statistics.
+
+    Metrics:
+        knn_accuracy, pixel_knn_accuracy, linear_probe_accuracy, pixel_linear_probe_accuracy: test
+        accuracies in [0, 1]; chance: accuracy of the most frequent training class on the test part;
+        n_train, n_test, n_classes, k: ints.
+    Arrays:
+        train, test: image indices of the two parts.
+    """
+    phi = check_features(phi)
+    pixels = check_features(pixels, "pixels", n=phi.shape[0])
+    labels = check_labels(labels, phi.shape[0])
+    train, test = stratified_split(labels, test_size, random_state)
+    k = check_count(k, "k (neighbours in the kNN probe, at most the training images)", high=train.size)
+    metrics = probe_accuracies(phi, pixels, labels, train, test, k, random_state)
+    metrics |= {"n_train": int(train.size), "n_test": int(test.size),
+                "n_classes": int(np.unique(labels).size), "k": k}
+    return metrics, {"train": train, "test": test}

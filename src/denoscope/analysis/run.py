@@ -1,0 +1,125 @@
+"""The analyse stage: every analysis of §2 on one REP/, numbers into OUT/metrics.json, arrays into OUT/NAME.npz,
+the images that figures will show copied beside them, and for each of the paper's findings whether it holds here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data import ImageSet, Transform, stack_images
+from ..errors import ConfigError, DataError
+from ..io import OUT_METRICS, write_json, write_npz
+from ..represent import Representation
+from .channels import channel_statistics
+from .clusters import clusters
+from .factors import factors
+from .neighbours import neighbours
+from .probes import probes
+from .selectivity import selectivity
+from .sparsity import sparsity
+from .stability import stability
+from .subspaces import subspaces
+
+THUMBS = "thumbnails.npz"
+
+
+def pixels_of(images: ImageSet, rep: Representation) -> np.ndarray:
+    """N×H×W×C float32 images in [0, 1], checked to be the images the representation was extracted from."""
+    if len(images) != rep.n:
+        raise DataError(f"{images.name} holds {len(images)} images but {rep.path} was extracted from {rep.n} ({rep.manifest['source']})")
+    size = rep.manifest.get("image_size")
+    x = stack_images(images, np.arange(len(images)), Transform(size=size, mode="center-crop") if size else Transform())
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def findings(m: dict) -> dict:
+    """The paper's claims, each with whether it holds on this model and the numbers that say so."""
+    out = {}
+    pr = m["sparsity"]["pr_median"]
+    enc = {b: v for b, v in pr.items() if b.startswith("enc") and "." not in b}
+    if "mid" in pr and enc:
+        out["middle_block_sparser_than_encoder"] = {"holds": pr["mid"] < min(enc.values()),
+                                                    "evidence": f"median PR mid {pr['mid']:.3f} vs encoder {', '.join(f'{b} {v:.3f}' for b, v in enc.items())}"}
+    # block outputs with features: not the inputs, not dec1's output (the image itself, C channels)
+    st = {b: v for b, v in m["stability"]["stability"].items() if "." not in b and b != "dec1" and v is not None and np.isfinite(v)}
+    if st:
+        best = max(st, key=st.get)
+        out["middle_block_most_stable"] = {"holds": best == "mid",
+                                          "evidence": f"most stable block output: {best}; " + ", ".join(f"{b} {v:.4f}" for b, v in st.items())}
+    sel = m["selectivity"]
+    out["selectivity_bimodal"] = {"holds": bool(sel["bimodal"]), "evidence": f"bimodality coefficient {sel['selectivity_bimodality']:.3f} (> 0.555 suggests two modes)"}
+    if "probes" in m:
+        p = m["probes"]
+        out["phi_knn_above_pixel_knn"] = {"holds": p["knn_accuracy"] > p["pixel_knn_accuracy"],
+                                         "evidence": f"kNN accuracy φ {p['knn_accuracy']:.3f} vs pixels {p['pixel_knn_accuracy']:.3f} (chance {p['chance']:.3f})"}
+    c = m["clusters"]
+    if "class_pairs_separated" in c:
+        first = c["k"][next(iter(c["k"]))]
+        out["clusters_better_separated_than_classes"] = {
+            "holds": first["cluster_pairs_separated"] > c["class_pairs_separated"],
+            "evidence": f"pairs > 2 std apart: clusters {first['cluster_pairs_separated']:.2f}, classes {c['class_pairs_separated']:.2f}; "
+                        f"median separation clusters {first['median_separation']:.2f} vs the same k on channel-shuffled φ "
+                        f"{first.get('null_median_separation', float('nan')):.2f} (K-means separates even structureless data)"}
+    return out
+
+
+def attempt(metrics: dict, arrays: dict, name: str, fn, *args, **kwargs) -> None:
+    """Run one analysis; one that this data cannot support (too few images per class, …) is listed, not faked."""
+    try:
+        metrics[name], arrays[name] = fn(*args, **kwargs)
+    except ConfigError as e:
+        metrics["not_computed"].append(f"{name}: {e}")
+
+
+def analyse(rep: Representation, out: str | Path, images: ImageSet | None = None, sigma: float = 0.5,
+            ks: tuple[int, ...] = (10,), seed: int = 0, queries: int = 8) -> dict:
+    """Run every analysis whose inputs exist; with `images` also those that compare with pixels or show images."""
+    rep.check_complete()
+    out = Path(out)
+    means = {b: np.asarray(rep.means(b)) for b in rep.blocks}
+    phi = rep.phi(sigma)
+    labels, facts = rep.labels, rep.factors
+    metrics: dict = {"rep": str(rep.path), "source": rep.manifest["source"], "images": rep.n,
+                     "sigma": float(rep.sigmas[rep.sigma_index(sigma)]), "not_computed": []}
+    arrays: dict[str, dict] = {}
+    metrics["sparsity"], arrays["sparsity"] = sparsity(means, rep.sigmas, sigma)
+    metrics["stability"], arrays["stability"] = stability(means, rep.sigmas, sigma)
+    metrics["selectivity"], arrays["selectivity"] = selectivity(phi)
+    maps = rep.maps()
+    if maps is not None:
+        at = rep.manifest["maps"]["sigma"]
+        attempt(metrics, arrays, "channels", channel_statistics, rep.phi(at)[: len(maps)], np.asarray(maps))
+    else:
+        metrics["not_computed"].append("channels: the representation kept no activation maps")
+    metrics["clusters"], arrays["clusters"] = clusters(phi, labels, ks=ks, seed=seed)
+    first = arrays["clusters"][f"k{ks[0]}/assignment"]
+    attempt(metrics, arrays, "subspaces", subspaces, phi, first)
+    thumbs: dict[str, np.ndarray] = {}
+    if images is None:
+        metrics["not_computed"] += ["neighbours, probes, factors: no images given to compare with pixels"]
+    else:
+        pixels = pixels_of(images, rep)
+        flat = pixels.reshape(len(pixels), -1)
+        chosen = np.sort(np.random.default_rng(seed).permutation(rep.n)[:queries])
+        metrics["neighbours"], arrays["neighbours"] = neighbours(phi, flat, chosen, k=8, labels=labels)
+        if labels is not None:
+            attempt(metrics, arrays, "probes", probes, phi, flat, labels, random_state=seed)
+        else:
+            metrics["not_computed"].append("probes: the source has no labels")
+        if facts:
+            attempt(metrics, arrays, "factors", factors, phi, flat, facts, random_state=seed)
+        shown = {int(i) for ids in metrics["selectivity"]["top_images"].values() for i in ids}
+        shown |= {int(i) for i in np.ravel(arrays["neighbours"]["neighbours"])} | {int(i) for i in np.ravel(arrays["neighbours"]["pixel_neighbours"])}
+        shown |= {int(i) for i in chosen} | {int(i) for k in ks for i in np.ravel(arrays["clusters"][f"k{k}/samples"]) if i >= 0}
+        index = np.array(sorted(shown))
+        thumbs = {"index": index, "images": (pixels[index] * 255).round().astype(np.uint8)}
+    if not facts:
+        metrics["not_computed"].append("factors: the source has no known generating factors (a synthetic: source has)")
+    metrics["findings"] = findings(metrics)
+    for name, values in arrays.items():
+        write_npz(out / f"{name}.npz", **{k.replace("/", "__"): np.asarray(v) for k, v in values.items()})
+    if thumbs:
+        write_npz(out / THUMBS, **thumbs)
+    write_json(out / OUT_METRICS, metrics)
+    return metrics

@@ -1,0 +1,183 @@
+"""The three uses of the engine, and the distance, as stages: compute, then write OUT/metrics.json, arrays and a figure."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import ImageSet, Transform, stack_images
+from ..denoiser import Denoiser
+from ..evaluate import hwc
+from ..io import OUT_METRICS, write_json, write_npz
+from ..metrics import psnr
+from ..represent.extract import noise_averaged_means
+from .distance import density_distance, euclidean_embedding, sigma_grid
+from .engine import DiffusionConfig, Samples, reverse_diffusion, start_from
+from .guidance import GuidanceConfig, PhiMatching, PhiTarget, target_from_images
+from .operators import make_operator
+
+
+def start_mean(source: str | None, channels: int, size: tuple[int, int] | None) -> tuple[torch.Tensor, str]:
+    """The mean image reverse diffusion starts from: of `source` (e.g. the run's training data), else flat gray."""
+    from ..data import open_source
+    from ..data.dataset import mean_image
+    from ..errors import DataError
+
+    if source is not None:
+        try:
+            images = open_source(source, channels=channels)
+            transform = Transform(size=size[0], mode="center-crop") if size else Transform()
+            return mean_image(images, transform), f"the mean of up to 1000 images of {source}"
+        except DataError as e:
+            reason = str(e)
+    else:
+        reason = "no training data recorded"
+    if size is None:
+        raise DataError(f"cannot find a mean image to start from ({reason}); give the image size")
+    return torch.full((channels, *size), 0.5), f"flat gray ({reason})"
+
+
+def cost(result: Samples, seconds: float) -> dict:
+    n = len(result.steps)
+    return {"images": n, "converged": int(result.converged.sum()), "status": result.status, "steps": result.steps.tolist(),
+            "network_evaluations": result.evaluations, "evaluations_per_sample": result.evaluations / n,
+            "seconds": seconds, "seconds_per_sample": seconds / n}
+
+
+def pictures(x: torch.Tensor) -> np.ndarray:
+    return np.stack([hwc(t) for t in x.clamp(0, 1)])
+
+
+def sample(denoiser: Denoiser, mean: torch.Tensor, n: int, seed: int, config: DiffusionConfig, out: Path) -> dict:
+    """Unconditional samples (fig. 19) from mean + unit noise."""
+    from ..report.figures import image_grid
+
+    start = time.perf_counter()
+    with torch.no_grad():
+        result = reverse_diffusion(denoiser, start_from(mean.to(denoiser.device), n, seed, config.sigma_start), seed, config)
+    metrics = {"seed": seed, "diffusion": asdict(config), **cost(result, time.perf_counter() - start)}
+    write_npz(out / "samples.npz", samples=pictures(result.samples), sigma=result.sigma, steps=result.steps)
+    write_json(out / OUT_METRICS, metrics)
+    image_grid(pictures(result.samples), out / "samples.png")
+    return metrics
+
+
+def inverse(denoiser: Denoiser, images: ImageSet, indices: list[int], task: str, mean: torch.Tensor, seed: int,
+            config: DiffusionConfig, out: Path, **task_options) -> dict:
+    """Solve x_c = Mᵀx for held-out images with the denoiser's prior; PSNR beside the pseudo-inverse M x_c."""
+    from ..report.figures import image_grid
+
+    x = stack_images(images, indices, Transform()).to(denoiser.device)
+    operator = make_operator(task, tuple(x.shape[1:]), **task_options).to(denoiser.device)
+    x_c = operator.measure(x)
+    start = time.perf_counter()
+    with torch.no_grad():
+        result = reverse_diffusion(denoiser, start_from(mean.to(x), len(x), seed, config.sigma_start), seed, config,
+                                   operator=operator, measurement=x_c)
+    pinv = operator.pseudo_inverse(x_c)
+    metrics = {"task": task, "operator": repr(operator), "measurements": operator.m, "indices": list(indices), "seed": seed,
+               "psnr": psnr(result.samples.clamp(0, 1), x).tolist(), "psnr_pseudo_inverse": psnr(pinv.clamp(0, 1), x).tolist(),
+               "diffusion": asdict(config), **cost(result, time.perf_counter() - start)}
+    metrics["psnr_mean"] = float(np.mean(metrics["psnr"]))
+    metrics["psnr_pseudo_inverse_mean"] = float(np.mean(metrics["psnr_pseudo_inverse"]))
+    rows = np.concatenate([pictures(x), pictures(pinv), pictures(result.samples)])
+    write_npz(out / "inverse.npz", original=pictures(x), pseudo_inverse=pictures(pinv), result=pictures(result.samples), sigma=result.sigma)
+    write_json(out / OUT_METRICS, metrics)
+    image_grid(rows, out / "inverse.png", cols=len(x))
+    return metrics
+
+
+def phi_error(denoiser: Denoiser, x: torch.Tensor, target: PhiTarget, rows: torch.Tensor, sigma: float, draws: int, seed: int) -> np.ndarray:
+    """‖φ(x, σ) − φ_target(σ)‖ / ‖φ_target(σ)‖ per sample, φ noise-averaged as everywhere else."""
+    with torch.no_grad():
+        phi = noise_averaged_means(denoiser, x, list(range(len(x))), (sigma,), draws, seed + 1)["mid"][:, 0]
+    want = target(torch.full((len(x),), sigma, device=phi.device), rows)
+    return ((phi - want).norm(dim=1) / want.norm(dim=1).clamp_min(1e-12)).cpu().numpy()
+
+
+def reconstruct(denoiser: Denoiser, target: PhiTarget, per_target: int, mean: torch.Tensor, seed: int, config: DiffusionConfig,
+                guidance: GuidanceConfig, error_sigma: float = 0.2, draws: int = 8) -> tuple[Samples, PhiMatching, np.ndarray, float]:
+    """`per_target` samples of p(x | φ) for every target row (Alg. 1), their φ-match errors, and the seconds it took."""
+    t_count = target.table.shape[0]
+    rows = torch.arange(t_count, device=denoiser.device).repeat_interleave(per_target)
+    match = PhiMatching(denoiser, target, guidance, rows=rows)
+    start = time.perf_counter()
+    result = reverse_diffusion(denoiser, start_from(mean.to(denoiser.device), len(rows), seed, config.sigma_start), seed, config, guidance=match)
+    seconds = time.perf_counter() - start
+    return result, match, phi_error(denoiser, result.samples.clamp(0, 1), target, rows, error_sigma, draws, seed), seconds
+
+
+def reconstruct_stage(denoiser: Denoiser, target: PhiTarget, shown: torch.Tensor | None, labels: list[str], per_target: int,
+                      mean: torch.Tensor, seed: int, config: DiffusionConfig, guidance: GuidanceConfig, out: Path) -> dict:
+    """Samples conditioned on each target φ (fig. 7), φ-match errors, and σ̂ before and after every match (fig. 20)."""
+    from ..report.figures import image_grid
+
+    result, match, error, seconds = reconstruct(denoiser, target, per_target, mean, seed, config, guidance)
+    before = np.concatenate(match.log.sigma_before)
+    ids = np.concatenate(match.log.ids)
+    after = after_match(result, match)
+    samples = pictures(result.samples)
+    metrics = {"targets": labels, "per_target": per_target, "seed": seed, "phi_match_error": error.tolist(),
+               "phi_match_error_median": float(np.median(error)), "diffusion": asdict(config), "guidance": asdict(guidance),
+               "sigma_before_after_correlation": float(np.corrcoef(before, after)[0, 1]) if len(before) > 1 else None,
+               **cost(result, seconds)}
+    write_npz(out / "reconstruct.npz", samples=samples, targets=pictures(shown) if shown is not None else np.zeros(0),
+              sigma_before=before, sigma_after=after, ids=ids, phi_match_error=error, sigma=result.sigma)
+    write_json(out / OUT_METRICS, metrics)
+    grid = samples if shown is None else np.concatenate([np.concatenate([pictures(shown)[t : t + 1], samples[t * per_target : (t + 1) * per_target]]) for t in range(len(labels))])
+    image_grid(grid, out / "reconstruct.png", cols=per_target + (shown is not None))
+    return metrics
+
+
+def after_match(result: Samples, match: PhiMatching) -> np.ndarray:
+    """σ̂ measured by the engine right after each guidance call (step t of call t, per image)."""
+    return np.concatenate([result.sigma[ids, t] for t, ids in enumerate(match.log.ids)])
+
+
+def conditional_residual(denoiser: Denoiser, target: PhiTarget, row: int, guidance: GuidanceConfig):
+    """f(y, σ) = D(g(y)) − y, with g the φ-matching onto target row `row` at σ: σ² times the score of p(y | φ)."""
+
+    def f(y: torch.Tensor, sigma: float) -> torch.Tensor:
+        rows = torch.full((len(y),), row, device=y.device)
+        matched = PhiMatching(denoiser, target, guidance, rows=rows)(y, torch.full((len(y),), sigma, device=y.device), torch.arange(len(y), device=y.device))
+        with torch.no_grad():
+            return denoiser(matched) - y
+
+    return f
+
+
+def distance_stage(denoiser: Denoiser, images: ImageSet, pairs: list[tuple[int, int]], per_image: int, mean: torch.Tensor,
+                   seed: int, config: DiffusionConfig, guidance: GuidanceConfig, target_sigmas: tuple[float, ...],
+                   levels: int, phi_sigma: float, draws: int, out: Path) -> dict:
+    """For each pair of images: samples of p(x | φ₁) and p(x | φ₂), d²(p₁, p₂) of eq. 4 against ‖φ₁ − φ₂‖² (eq. 3)."""
+    from ..report.figures import distance_scatter
+
+    chosen = sorted({i for pair in pairs for i in pair})
+    row = {i: k for k, i in enumerate(chosen)}
+    x = stack_images(images, chosen, Transform()).to(denoiser.device)
+    target = target_from_images(denoiser, x, chosen, target_sigmas, draws, seed)
+    result, _, error, seconds = reconstruct(denoiser, target, per_image, mean, seed, config, guidance)
+    grid = sigma_grid(config.sigma_final, max(target_sigmas), levels)
+    phi = target(torch.full((len(chosen),), phi_sigma, device=target.table.device), torch.arange(len(chosen), device=target.table.device))
+    d2, phi2, parts = [], [], []
+    start = time.perf_counter()
+    for i, j in pairs:
+        a, b = row[i], row[j]
+        s1, s2 = (result.samples[k * per_image : (k + 1) * per_image].clamp(0, 1) for k in (a, b))
+        est = density_distance(conditional_residual(denoiser, target, a, guidance), conditional_residual(denoiser, target, b, guidance), s1, s2, grid, seed)
+        d2.append(est["d2"])
+        phi2.append(float((phi[a] - phi[b]).square().sum()))
+        parts.append(np.stack([est["integrand_1"], est["integrand_2"]]))
+    embedding = euclidean_embedding(np.array(phi2), np.array(d2))
+    metrics = {"pairs": [list(p) for p in pairs], "d2": d2, "phi_distance2": phi2, "phi_sigma": phi_sigma, "sigma_grid": grid.tolist(),
+               "per_image": per_image, "phi_match_error_median": float(np.median(error)), **embedding,
+               "paper_B_over_A": 2.9, "sampling_seconds": seconds, "distance_seconds": time.perf_counter() - start,
+               "note": f"the σ integral covers [{grid[0]:.3g}, {grid[-1]:.3g}], the model's range, not (0, ∞)"}
+    write_npz(out / "distance.npz", d2=np.array(d2), phi_distance2=np.array(phi2), integrands=np.array(parts), sigma_grid=grid)
+    write_json(out / OUT_METRICS, metrics)
+    distance_scatter(np.array(phi2), np.array(d2), embedding["A"], embedding["B"], out / "distance.png")
+    return metrics
