@@ -134,3 +134,11 @@ def test_bad_sampling_requests_are_one_sentence(run, tmp_path):
     one_sentence_error(invoke("reconstruct", "--model", run, "--out", tmp_path / "r"), "either --data with --index")
     one_sentence_error(invoke("reconstruct", "--model", run, "--data", DATA, "--index", "999", "--out", tmp_path / "r"), "--index 999")
     assert not any((tmp_path / p).exists() for p in ("s", "i", "r"))
+
+
+def test_the_quick_demo_runs_every_stage(tmp_path):
+    done = invoke("demo", "--quick", "--out", tmp_path / "demo")
+    assert done.exit_code == 0, done.output
+    for path in ("run/model.safetensors", "denoise/metrics.json", "rep/manifest.json", "analysis/metrics.json",
+                 "samples/samples.png", "reconstruct/reconstruct.png", "analysis/figures/sparsity.png", "analysis/figures/clusters.png"):
+        assert (tmp_path / "demo" / path).exists(), path

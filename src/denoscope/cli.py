@@ -226,11 +226,14 @@ def analyse(
         if max_images is not None:
             source = source.subset(max_images, seed)
     metrics = run(r, out, source, sigma=sigma, ks=tuple(k or (10,)), seed=seed)
+    from .report.analysis_figures import draw_analysis
+
+    figures = draw_analysis(out)
     for name, f in metrics["findings"].items():
         console.print(f"{'[green]holds[/]' if f['holds'] else '[red]does not hold[/]'}  {name}: {f['evidence']}")
     for line in metrics["not_computed"]:
         console.print(f"[yellow]not computed:[/] {line}")
-    console.print(f"outputs: {out / 'metrics.json'} and {len(list(out.glob('*.npz')))} .npz files in {out}")
+    console.print(f"outputs: {out / 'metrics.json'}, {len(list(out.glob('*.npz')))} .npz files, {len(figures)} figures in {out / 'figures'}")
 
 
 Model = Annotated[Path, typer.Option(help="Run directory or .safetensors checkpoint.")]
@@ -241,6 +244,13 @@ H0 = Annotated[float, typer.Option(help="h₀ of the step schedule h_t = h₀t/(
 Beta = Annotated[float, typer.Option(help="β: 1 is deterministic, small values inject noise at every step.")]
 MaxSteps = Annotated[int, typer.Option(help="Give up on an image after this many steps (said in metrics.json).")]
 MeanFrom = Annotated[Optional[str], typer.Option(help="Start from the mean image of this source (default: the run's training data).")]
+
+
+def say_cost(metrics: dict, out: Path, *files: str) -> None:
+    """The cost line every sampling command ends with, and where its files are."""
+    console.print(f"{metrics['converged']} of {metrics['images']} converged; {metrics['evaluations_per_sample']:.0f} network "
+                  f"evaluations and {metrics['seconds_per_sample']:.2f} s per sample")
+    console.print("outputs: " + ", ".join(str(out / f) for f in files))
 
 
 def diffusion(sigma_final: float, h0: float, beta: float, max_steps: int):
@@ -284,9 +294,7 @@ def sample(
     config = diffusion(sigma_final, h0, beta, max_steps)
     denoiser, mean = prepare(model, out, device, mean_from, (size, size) if size else None)
     metrics = run(denoiser, mean, n, seed, config, out)
-    console.print(f"{metrics['converged']} of {n} converged; {metrics['evaluations_per_sample']:.0f} network evaluations and "
-                  f"{metrics['seconds_per_sample']:.2f} s per sample")
-    console.print(f"outputs: {out / 'samples.png'}, {out / 'samples.npz'}, {out / 'metrics.json'}")
+    say_cost(metrics, out, "samples.png", "samples.npz", "metrics.json")
 
 
 @app.command()
@@ -313,9 +321,8 @@ def inverse(
     images = open_source(data, channels=denoiser.config.channels)
     indices = sorted(np.random.default_rng(seed).permutation(len(images))[:n].tolist())
     metrics = run(denoiser, images, indices, task, mean, seed, config, out)
-    console.print(f"{task}: PSNR {metrics['psnr_mean']:.2f} dB (pseudo-inverse {metrics['psnr_pseudo_inverse_mean']:.2f} dB), "
-                  f"{metrics['seconds_per_sample']:.2f} s per image")
-    console.print(f"outputs: {out / 'inverse.png'}, {out / 'inverse.npz'}, {out / 'metrics.json'}")
+    console.print(f"{task}: PSNR {metrics['psnr_mean']:.2f} dB (pseudo-inverse {metrics['psnr_pseudo_inverse_mean']:.2f} dB)")
+    say_cost(metrics, out, "inverse.png", "inverse.npz", "metrics.json")
 
 
 @app.command()
@@ -373,9 +380,8 @@ def reconstruct(
         target = target_from_rep(r.sigmas, np.asarray(r.means("mid"))[members].mean(0, keepdims=True), denoiser.device)
         shown, labels = None, [f"cluster {cluster} of {k} ({len(members)} images) in {rep}"]
     metrics = reconstruct_stage(denoiser, target, shown, labels, n, mean, seed, config, GuidanceConfig(), out)
-    console.print(f"φ-match error (median over samples) {metrics['phi_match_error_median']:.3f}; "
-                  f"{metrics['seconds_per_sample']:.2f} s and {metrics['evaluations_per_sample']:.0f} network evaluations per sample")
-    console.print(f"outputs: {out / 'reconstruct.png'}, {out / 'reconstruct.npz'}, {out / 'metrics.json'}")
+    console.print(f"φ-match error (median over samples) {metrics['phi_match_error_median']:.3f}")
+    say_cost(metrics, out, "reconstruct.png", "reconstruct.npz", "metrics.json")
 
 
 @app.command()

@@ -1,18 +1,27 @@
-"""The end-to-end pipeline on the built-in synthetic set, sized for a laptop CPU."""
+"""The end-to-end pipeline on the built-in synthetic set, sized for a laptop CPU: train → denoise → represent →
+analyse → samples and reconstructions, each stage reading the files of the one before."""
 
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
+from .analysis.run import analyse
 from .checkpoint import load_denoiser
 from .config import RunOptions, TrainConfig, model_config
-from .data import open_source
+from .data import Transform, open_source, stack_images
+from .data.dataset import mean_image
 from .evaluate import evaluate_images, summary_lines, write_denoise_report
 from .io import check_writable
+from .report.analysis_figures import draw_analysis
+from .represent import RepConfig, Representation, default_sigmas, represent
+from .sampling.engine import DiffusionConfig
+from .sampling.guidance import GuidanceConfig, target_from_images
+from .sampling.stages import reconstruct_stage, sample
 from .train import train
 
 SIGMAS = (0.05, 0.1, 0.2, 0.4, 1.0)
@@ -20,45 +29,96 @@ SIGMAS = (0.05, 0.1, 0.2, 0.4, 1.0)
 
 @dataclass(frozen=True)
 class Recipe:
-    """The demo's model and training budget (found by the experiments in benchmarks/RESULTS.md)."""
+    """The demo's model, budget and sizes (the recipe experiments behind them are in benchmarks/RESULTS.md)."""
 
-    preset: str = "paper-small"
+    preset: str = "small"
     steps: int = 600
-    batch_size: int = 16
-    lr: float = 2e-3
-    lr_halve_every: float = 1.0
+    batch_size: int = 32
+    lr: float = 1e-3
+    lr_halve_every: float = 2.0
     sigma_max: float = 1.0
     ema: float | None = None
     train_images: int = 4096
-    test_images: int = 64
+    test_images: int = 256
     size: int = 32
+    draws: int = 3
+    samples: int = 8
+    reconstructions: int = 2
+    per_target: int = 4
+    diffusion: DiffusionConfig = DiffusionConfig(h0=0.05, beta=0.05, max_steps=400)
+    guidance: GuidanceConfig = GuidanceConfig(max_iters=5)
 
 
 FULL = Recipe()
-QUICK = Recipe(steps=40, train_images=256, test_images=8)
+QUICK = Recipe(steps=30, train_images=256, test_images=96, draws=2, samples=2, per_target=2, reconstructions=1,
+               diffusion=DiffusionConfig(h0=0.05, beta=0.05, max_steps=20), guidance=GuidanceConfig(max_iters=2))
 
 
-def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Console | None = None) -> dict:
-    """Train → denoise on synthetic shapes; a rerun starts afresh in `out`."""
+def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Console | None = None, recipe: Recipe | None = None) -> dict:
+    """Every stage on synthetic shapes (a rerun starts afresh in `out`); returns each stage's headline numbers."""
     console = console or Console(stderr=True)
-    recipe = QUICK if quick else FULL
+    r = recipe or (QUICK if quick else FULL)
     out = Path(out)
     check_writable(out, "demo output folder")
-    train_source = f"synthetic:shapes?n={recipe.train_images}&size={recipe.size}&seed={seed}"
-    test_source = f"synthetic:shapes?n={recipe.test_images}&size={recipe.size}&seed={seed + 1000}"
-    run = out / "run"
-    if run.exists():
-        shutil.rmtree(run)
-    config = TrainConfig(data=train_source, batch_size=recipe.batch_size, holdout=64, lr=recipe.lr,
-                         lr_halve_every=recipe.lr_halve_every,
-                         sigma_max=recipe.sigma_max, ema=recipe.ema, seed=seed, eval_sigmas=SIGMAS)
-    options = RunOptions(steps=recipe.steps, eval_every=max(1, recipe.steps // 4), checkpoint_every=recipe.steps)
-    console.print(f"[bold]1/2 train[/] {recipe.preset} on {train_source} for {recipe.steps} steps → {run}")
-    weights = train(model_config(recipe.preset), config, options, run)
-    console.print(f"[bold]2/2 denoise[/] {test_source} → {out / 'denoise'}")
-    metrics, examples = evaluate_images(load_denoiser(weights), open_source(test_source), SIGMAS, seed=seed)
-    written = write_denoise_report(out / "denoise", metrics, examples)
+    train_source = f"synthetic:shapes?n={r.train_images}&size={r.size}&seed={seed}"
+    test_source = f"synthetic:shapes?n={r.test_images}&size={r.size}&seed={seed + 1000}"
+    for stage in ("run", "denoise", "rep", "analysis", "samples", "reconstruct"):
+        shutil.rmtree(out / stage, ignore_errors=True)
+    clock = time.perf_counter()
+    times: dict[str, float] = {}
+
+    def done(stage: str) -> None:
+        nonlocal clock
+        times[stage] = round(time.perf_counter() - clock, 1)
+        clock = time.perf_counter()
+
+    console.print(f"[bold]1/6 train[/] {r.preset} on {train_source}, {r.steps} steps of {r.batch_size} → {out / 'run'}")
+    config = TrainConfig(data=train_source, batch_size=r.batch_size, holdout=64, lr=r.lr, lr_halve_every=r.lr_halve_every,
+                         sigma_max=r.sigma_max, ema=r.ema, seed=seed, eval_sigmas=SIGMAS)
+    options = RunOptions(steps=r.steps, eval_every=r.steps, checkpoint_every=r.steps, log_every=max(1, r.steps // 10), in_memory=True)
+    weights = train(model_config(r.preset), config, options, out / "run")
+    denoiser = load_denoiser(weights)
+    done("train")
+
+    console.print(f"[bold]2/6 denoise[/] held-out {test_source} → {out / 'denoise'}")
+    test = open_source(test_source)
+    metrics, examples = evaluate_images(denoiser, test, SIGMAS, seed=seed, max_images=64)
+    write_denoise_report(out / "denoise", metrics, examples)
     for line in summary_lines(metrics):
-        console.print(line)
-    console.print("outputs: " + ", ".join(map(str, [weights, *written])))
-    return metrics
+        console.print("  " + line)
+    done("denoise")
+
+    console.print(f"[bold]3/6 represent[/] φ of {len(test)} held-out images → {out / 'rep'}")
+    sigmas, _ = default_sigmas(r.sigma_max)
+    represent(denoiser, test, out / "rep", RepConfig(sigmas=sigmas, draws=r.draws, blocks=denoiser.config.block_names,
+                                                      inputs=True, seed=seed, maps=128), weights, batch_images=32)
+    done("represent")
+
+    console.print(f"[bold]4/6 analyse[/] → {out / 'analysis'}")
+    analysis = analyse(Representation(out / "rep"), out / "analysis", test, ks=(8,), seed=seed)
+    draw_analysis(out / "analysis")
+    for name, f in analysis["findings"].items():
+        console.print(f"  {'holds' if f['holds'] else 'does not hold'}: {name} — {f['evidence']}")
+    if "factors" in analysis:
+        for name, f in analysis["factors"]["factors"].items():
+            console.print(f"  factor {name}: kNN from φ {f['knn_accuracy']:.2f}, from pixels {f['pixel_knn_accuracy']:.2f} (chance {f['chance']:.2f})")
+    done("analyse")
+
+    console.print(f"[bold]5/6 sample[/] {r.samples} unconditional samples → {out / 'samples'}")
+    mean = mean_image(open_source(train_source))
+    sampled = sample(denoiser, mean, r.samples, seed, r.diffusion, out / "samples")
+    console.print(f"  {sampled['converged']} of {r.samples} converged, {sampled['seconds_per_sample']:.2f} s per sample")
+    done("sample")
+
+    console.print(f"[bold]6/6 reconstruct[/] {r.per_target} samples from φ of each of {r.reconstructions} held-out images → {out / 'reconstruct'}")
+    ids = list(range(r.reconstructions))
+    x = stack_images(test, ids, Transform())
+    target = target_from_images(denoiser, x, ids, sigmas, r.draws, seed)
+    rec = reconstruct_stage(denoiser, target, x, [f"{test_source}[{i}]" for i in ids], r.per_target, mean, seed, r.diffusion, r.guidance, out / "reconstruct")
+    console.print(f"  φ-match error (median) {rec['phi_match_error_median']:.3f}")
+    done("reconstruct")
+
+    console.print(f"stage seconds: {times}")
+    console.print(f"outputs: {out / 'denoise' / 'denoised.png'}, {out / 'analysis' / 'metrics.json'}, {out / 'samples' / 'samples.png'}, "
+                  f"{out / 'reconstruct' / 'reconstruct.png'}")
+    return {"denoise": metrics, "analysis": analysis, "samples": sampled, "reconstruct": rec, "seconds": times}
