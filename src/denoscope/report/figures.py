@@ -72,3 +72,15 @@ def distance_scatter(phi_distance2: np.ndarray, d2: np.ndarray, a: float, b: flo
     ax.set_title(f"B/A = {b / a:.2f}" if a > 0 else "B/A undefined", fontsize=9)
     ax.legend(fontsize=7)
     save_png(fig, path)
+
+
+def sigma_match_figure(before: np.ndarray, after: np.ndarray, path: str | Path) -> None:
+    """Fig. 20: σ̂ of each sample just before a φ-matching step against σ̂ right after it (the diagonal: unchanged)."""
+    fig = Figure(figsize=(3.6, 3.4), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(before, after, s=3, alpha=0.5)
+    top = float(max(np.max(before), np.max(after))) if len(before) else 1.0
+    ax.plot([0, top], [0, top], color="gray", lw=0.8)
+    ax.set_xlabel(r"$\hat\sigma$ before matching")
+    ax.set_ylabel(r"$\hat\sigma$ after matching")
+    save_png(fig, path)

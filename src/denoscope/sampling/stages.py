@@ -114,7 +114,7 @@ def reconstruct(denoiser: Denoiser, target: PhiTarget, per_target: int, mean: to
 def reconstruct_stage(denoiser: Denoiser, target: PhiTarget, shown: torch.Tensor | None, labels: list[str], per_target: int,
                       mean: torch.Tensor, seed: int, config: DiffusionConfig, guidance: GuidanceConfig, out: Path) -> dict:
     """Samples conditioned on each target φ (fig. 7), φ-match errors, and σ̂ before and after every match (fig. 20)."""
-    from ..report.figures import image_grid
+    from ..report.figures import image_grid, sigma_match_figure
 
     result, match, error, seconds = reconstruct(denoiser, target, per_target, mean, seed, config, guidance)
     before = np.concatenate(match.log.sigma_before)
@@ -130,6 +130,7 @@ def reconstruct_stage(denoiser: Denoiser, target: PhiTarget, shown: torch.Tensor
     write_json(out / OUT_METRICS, metrics)
     grid = samples if shown is None else np.concatenate([np.concatenate([pictures(shown)[t : t + 1], samples[t * per_target : (t + 1) * per_target]]) for t in range(len(labels))])
     image_grid(grid, out / "reconstruct.png", cols=per_target + (shown is not None))
+    sigma_match_figure(before, after, out / "sigma_match.png")
     return metrics
 
 
