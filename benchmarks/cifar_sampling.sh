@@ -13,4 +13,4 @@ for task in pixels box superres deblur cs; do
   .venv/bin/denoscope inverse --model "$MODEL" --data $TEST --task $task --n 4 --out "$OUT/inverse-$task"
 done
 .venv/bin/denoscope reconstruct --model "$MODEL" --data $TEST --index 0 --index 1000 --n 4 --out "$OUT/reconstruct"
-.venv/bin/denoscope distance --model "$MODEL" --data $TEST --pairs 6 --n 2 --levels 6 --out "$OUT/distance"
+.venv/bin/denoscope distance --model "$MODEL" --data $TEST --pairs 5 --n 2 --levels 5 --out "$OUT/distance"

@@ -97,22 +97,25 @@ class PhiMatching:
         rows = ids if self.rows is None else self.rows.to(ids.device)[ids]
         phi_target = self.target(sigma, rows).to(y.dtype)
         y = y.detach().clone()
-        first = last = None
+        first = torch.zeros(len(y), dtype=y.dtype, device=y.device)
+        last = first.clone()
+        moving = torch.arange(len(y), device=y.device)  # images still above tolerance: only they are computed
         it = 0
         for it in range(1, self.config.max_iters + 1):
             with torch.enable_grad():
-                y.requires_grad_(True)
-                loss = self.loss(y, phi_target)
-                (grad,) = torch.autograd.grad(loss.sum(), y)
-            y = y.detach()
+                part = y[moving].requires_grad_(True)
+                loss = self.loss(part, phi_target[moving])
+                (grad,) = torch.autograd.grad(loss.sum(), part)
             loss = loss.detach()
-            first = loss if first is None else first
-            last = loss
-            moving = loss > self.config.tolerance * first
-            if not moving.any():
+            if it == 1:
+                first = loss.clone()
+            last[moving] = loss
+            keep = loss > self.config.tolerance * first[moving]
+            if not keep.any():
                 break
+            moving, loss, grad = moving[keep], loss[keep], grad[keep]
             scale = self.config.eta * loss / grad.flatten(1).square().sum(1).clamp_min(1e-30)
-            y = y - (scale * moving).view(-1, *[1] * (y.ndim - 1)) * grad
+            y[moving] = y[moving] - scale.view(-1, *[1] * (y.ndim - 1)) * grad
         self.log.ids.append(ids.cpu().numpy())
         self.log.sigma_before.append(sigma.detach().cpu().numpy())
         self.log.first.append(first.cpu().numpy())
