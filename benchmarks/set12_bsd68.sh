@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The colour CIFAR-10 `small` model of cifar_small.sh on the classic grayscale test sets, whole images
+# The colour CIFAR-10 `small` model of `bash benchmarks/cifar.sh small …` on the classic grayscale test sets, whole images
 # (Set12: 256² and 512²; BSD68: 481×321), the gray values repeated into 3 channels (--channels 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
