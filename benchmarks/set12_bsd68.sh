@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# The colour CIFAR-10 `small` model of `bash benchmarks/cifar.sh small …` on the classic grayscale test sets, whole images
-# (Set12: 256² and 512²; BSD68: 481×321), the gray values repeated into 3 channels (--channels 3).
+# A grayscale `small` model trained on gray Tiny ImageNet patches (4 000 train images, 40×40 random patches, σ ≤ 0.25),
+# then the classic test sets as whole images (Set12: 256² and 512²; BSD68: 481×321) at σ = 15, 25, 50 / 255.
+# Usage: bash benchmarks/set12_bsd68.sh [STEPS]   (default 2800 × 64 patches, about 30 minutes of 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+STEPS=${1:-2800}
+DATA=../shared/data
+rm -rf runs/gray-small runs/set12-gray-small runs/bsd68-gray-small
+start=$(date +%s)
+.venv/bin/denoscope train --data $DATA/tinyimagenet64/train.tar --val-data $DATA/tinyimagenet64/val.tar --channels 1 \
+    --image-size 40 --resize random-patch --preset small --sigma-max 0.25 --batch-size 64 --lr-halve-every 12 \
+    --ema 0.999 --steps "$STEPS" --eval-every $((STEPS / 4)) --checkpoint-every $((STEPS / 4)) --log-every 25 \
+    --eval-sigma 0.0588 --eval-sigma 0.098 --eval-sigma 0.196 --out runs/gray-small
+echo "training wall time: $(( $(date +%s) - start )) s"
 for set in set12 bsd68; do
-  .venv/bin/denoscope denoise --model runs/cifar-small --data ../shared/data/denoise/$set --channels 3 \
-      --sigma 0.05 --sigma 0.1 --sigma 0.2 --batch-size 4 --out runs/$set-small
+  .venv/bin/denoscope denoise --model runs/gray-small --data $DATA/denoise/$set --channels 1 \
+      --sigma 0.0588235 0.0980392 0.1960784 --batch-size 1 --out runs/$set-gray-small
 done

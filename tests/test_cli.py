@@ -136,9 +136,10 @@ def test_bad_sampling_requests_are_one_sentence(run, tmp_path):
     assert not any((tmp_path / p).exists() for p in ("s", "i", "r"))
 
 
-def test_the_quick_demo_runs_every_stage(tmp_path):
-    done = invoke("demo", "--quick", "--out", tmp_path / "demo")
-    assert done.exit_code == 0, done.output
+def test_the_quick_demo_runs_every_stage_and_ends_in_the_report(demo_out):
+    out, output = demo_out
     for path in ("run/model.safetensors", "denoise/metrics.json", "rep/manifest.json", "analysis/metrics.json",
-                 "samples/samples.png", "reconstruct/reconstruct.png", "analysis/figures/sparsity.png", "analysis/figures/clusters.png"):
-        assert (tmp_path / "demo" / path).exists(), path
+                 "samples/samples.png", "reconstruct/reconstruct.png", "reconstruct-clusters/reconstruct.png",
+                 "analysis/figures/sparsity.png", "analysis/figures/clusters.png", "report/index.html", "report/explorer.html"):
+        assert (out / path).exists(), path
+    assert f"report: {(out / 'report' / 'index.html').resolve()}" in output.replace("\n", "")

@@ -347,7 +347,7 @@ def reconstruct(
     from .data import Transform, open_source, stack_images
     from .errors import ConfigError
     from .represent import Representation, default_sigmas
-    from .sampling.guidance import GuidanceConfig, target_from_images, target_from_rep
+    from .sampling.guidance import GuidanceConfig, target_from_clusters, target_from_images
     from .sampling.stages import reconstruct_stage
     from .train import training_config
 
@@ -366,7 +366,7 @@ def reconstruct(
         x = stack_images(images, index, Transform())
         sigmas, _ = default_sigmas(trained.sigma_max if trained else 1.0)
         target = target_from_images(denoiser, x, list(index), sigmas, noise_draws, seed)
-        shown, labels = x, [f"{data}[{i}]" for i in index]
+        shown, targets = x, [{"label": f"{data}[{i}]", "source": data, "image": i} for i in index]
     else:
         from .analysis.clusters import kmeans
 
@@ -376,10 +376,10 @@ def reconstruct(
         assignment, _ = kmeans(r.phi(phi_sigma), k, seed)
         if not 0 <= cluster < k:
             raise ConfigError(f"--cluster must lie in 0 … {k - 1}, got {cluster}")
-        members = np.flatnonzero(assignment == cluster)
-        target = target_from_rep(r.sigmas, np.asarray(r.means("mid"))[members].mean(0, keepdims=True), denoiser.device)
-        shown, labels = None, [f"cluster {cluster} of {k} ({len(members)} images) in {rep}"]
-    metrics = reconstruct_stage(denoiser, target, shown, labels, n, mean, seed, config, GuidanceConfig(), out)
+        target = target_from_clusters(r.sigmas, r.means("mid"), assignment, [cluster], denoiser.device)
+        label = f"cluster {cluster} of {k} ({int((assignment == cluster).sum())} images) in {rep}"
+        shown, targets = None, [{"label": label, "rep": str(rep), "k": k, "cluster": cluster}]
+    metrics = reconstruct_stage(denoiser, target, shown, targets, n, mean, seed, config, GuidanceConfig(), out)
     console.print(f"φ-match error (median over samples) {metrics['phi_match_error_median']:.3f}")
     say_cost(metrics, out, "reconstruct.png", "reconstruct.npz", "metrics.json")
 
@@ -422,6 +422,24 @@ def distance(
     metrics = distance_stage(denoiser, images, chosen, n, mean, seed, config, GuidanceConfig(), sigmas, levels, phi_sigma, noise_draws, out)
     console.print(f"B/A = {metrics['B_over_A']:.2f} over {metrics['pairs']} pairs (paper: 2.9); correlation {metrics['pearson']:.2f}")
     console.print(f"outputs: {out / 'distance.png'}, {out / 'distance.npz'}, {out / 'metrics.json'}")
+
+
+@app.command()
+@stage
+def report(
+    run: Annotated[Path, typer.Argument(help="The training run folder.")],
+    folders: Annotated[Optional[list[Path]], typer.Argument(help="The REP folder and stage output folders (denoise, analyse, sample, "
+                                                                  "inverse, reconstruct, distance), each recognised by its files.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for index.html, explorer.html and their files (new, empty, or an earlier report).")] = Path("report"),
+    title: Annotated[Optional[str], typer.Option(help="Page title (default: from the run folder's name).")] = None,
+) -> None:
+    """An HTML report of the given folders, figures with captions from their saved numbers, and the explorer; opens from disk."""
+    from .report.build import build_report
+
+    index = build_report([run, *(folders or [])], out, title)
+    console.print(f"report: {index}")
+    if (out / "explorer.html").exists():
+        console.print(f"explorer: {out / 'explorer.html'}")
 
 
 @app.command()

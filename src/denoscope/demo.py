@@ -1,5 +1,5 @@
 """The end-to-end pipeline on the built-in synthetic set, sized for a laptop CPU: train → denoise → represent →
-analyse → samples and reconstructions, each stage reading the files of the one before."""
+analyse → samples and reconstructions → report, each stage reading the files of the one before."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 
 from .analysis.run import analyse
@@ -18,9 +19,10 @@ from .data.dataset import mean_image
 from .evaluate import evaluate_images, summary_lines, write_denoise_report
 from .io import check_writable
 from .report.analysis_figures import draw_analysis
+from .report.build import build_report
 from .represent import RepConfig, Representation, default_sigmas, represent
 from .sampling.engine import DiffusionConfig
-from .sampling.guidance import GuidanceConfig, target_from_images
+from .sampling.guidance import GuidanceConfig, target_from_clusters, target_from_images
 from .sampling.stages import reconstruct_stage, sample
 from .train import train
 
@@ -44,13 +46,14 @@ class Recipe:
     draws: int = 3
     samples: int = 8
     reconstructions: int = 2
+    cluster_reconstructions: int = 2
     per_target: int = 4
     diffusion: DiffusionConfig = DiffusionConfig(h0=0.05, beta=0.05, max_steps=400)
     guidance: GuidanceConfig = GuidanceConfig(max_iters=5)
 
 
 FULL = Recipe()
-QUICK = Recipe(steps=30, train_images=256, test_images=96, draws=2, samples=2, per_target=2, reconstructions=1,
+QUICK = Recipe(steps=30, train_images=256, test_images=96, draws=2, samples=2, per_target=2, reconstructions=1, cluster_reconstructions=1,
                diffusion=DiffusionConfig(h0=0.05, beta=0.05, max_steps=20), guidance=GuidanceConfig(max_iters=2))
 
 
@@ -62,7 +65,7 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
     check_writable(out, "demo output folder")
     train_source = f"synthetic:shapes?n={r.train_images}&size={r.size}&seed={seed}"
     test_source = f"synthetic:shapes?n={r.test_images}&size={r.size}&seed={seed + 1000}"
-    for stage in ("run", "denoise", "rep", "analysis", "samples", "reconstruct"):
+    for stage in ("run", "denoise", "rep", "analysis", "samples", "reconstruct", "reconstruct-clusters", "report"):
         shutil.rmtree(out / stage, ignore_errors=True)
     clock = time.perf_counter()
     times: dict[str, float] = {}
@@ -72,7 +75,7 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
         times[stage] = round(time.perf_counter() - clock, 1)
         clock = time.perf_counter()
 
-    console.print(f"[bold]1/6 train[/] {r.preset} on {train_source}, {r.steps} steps of {r.batch_size} → {out / 'run'}")
+    console.print(f"[bold]1/7 train[/] {r.preset} on {train_source}, {r.steps} steps of {r.batch_size} → {out / 'run'}")
     config = TrainConfig(data=train_source, batch_size=r.batch_size, holdout=64, lr=r.lr, lr_halve_every=r.lr_halve_every,
                          sigma_max=r.sigma_max, ema=r.ema, seed=seed, eval_sigmas=SIGMAS)
     options = RunOptions(steps=r.steps, eval_every=r.steps, checkpoint_every=r.steps, log_every=max(1, r.steps // 10), in_memory=True)
@@ -80,7 +83,7 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
     denoiser = load_denoiser(weights)
     done("train")
 
-    console.print(f"[bold]2/6 denoise[/] held-out {test_source} → {out / 'denoise'}")
+    console.print(f"[bold]2/7 denoise[/] held-out {test_source} → {out / 'denoise'}")
     test = open_source(test_source)
     metrics, examples = evaluate_images(denoiser, test, SIGMAS, seed=seed, max_images=64)
     write_denoise_report(out / "denoise", metrics, examples)
@@ -88,14 +91,15 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
         console.print("  " + line)
     done("denoise")
 
-    console.print(f"[bold]3/6 represent[/] φ of {len(test)} held-out images → {out / 'rep'}")
+    console.print(f"[bold]3/7 represent[/] φ of {len(test)} held-out images → {out / 'rep'}")
     sigmas, _ = default_sigmas(r.sigma_max)
     represent(denoiser, test, out / "rep", RepConfig(sigmas=sigmas, draws=r.draws, blocks=denoiser.config.block_names,
                                                       inputs=True, seed=seed, maps=128), weights, batch_images=32)
     done("represent")
 
-    console.print(f"[bold]4/6 analyse[/] → {out / 'analysis'}")
-    analysis = analyse(Representation(out / "rep"), out / "analysis", test, ks=(8,), seed=seed)
+    console.print(f"[bold]4/7 analyse[/] → {out / 'analysis'}")
+    ks = (8,)
+    analysis = analyse(Representation(out / "rep"), out / "analysis", test, ks=ks, seed=seed)
     draw_analysis(out / "analysis")
     for name, f in analysis["findings"].items():
         console.print(f"  {'holds' if f['holds'] else 'does not hold'}: {name} — {f['evidence']}")
@@ -104,21 +108,36 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
             console.print(f"  factor {name}: kNN from φ {f['knn_accuracy']:.2f}, from pixels {f['pixel_knn_accuracy']:.2f} (chance {f['chance']:.2f})")
     done("analyse")
 
-    console.print(f"[bold]5/6 sample[/] {r.samples} unconditional samples → {out / 'samples'}")
+    console.print(f"[bold]5/7 sample[/] {r.samples} unconditional samples → {out / 'samples'}")
     mean = mean_image(open_source(train_source))
     sampled = sample(denoiser, mean, r.samples, seed, r.diffusion, out / "samples")
     console.print(f"  {sampled['converged']} of {r.samples} converged, {sampled['seconds_per_sample']:.2f} s per sample")
     done("sample")
 
-    console.print(f"[bold]6/6 reconstruct[/] {r.per_target} samples from φ of each of {r.reconstructions} held-out images → {out / 'reconstruct'}")
+    console.print(f"[bold]6/7 reconstruct[/] {r.per_target} samples from φ of each of {r.reconstructions} held-out images and "
+                  f"{r.cluster_reconstructions} cluster centroids → {out / 'reconstruct'}, {out / 'reconstruct-clusters'}")
     ids = list(range(r.reconstructions))
     x = stack_images(test, ids, Transform())
     target = target_from_images(denoiser, x, ids, sigmas, r.draws, seed)
-    rec = reconstruct_stage(denoiser, target, x, [f"{test_source}[{i}]" for i in ids], r.per_target, mean, seed, r.diffusion, r.guidance, out / "reconstruct")
-    console.print(f"  φ-match error (median) {rec['phi_match_error_median']:.3f}")
+    targets = [{"label": f"{test_source}[{i}]", "source": test_source, "image": i} for i in ids]
+    rec = reconstruct_stage(denoiser, target, x, targets, r.per_target, mean, seed, r.diffusion, r.guidance, out / "reconstruct")
+    k = ks[0]
+    with np.load(out / "analysis" / "clusters.npz") as saved:
+        assignment = saved[f"k{k}__assignment"]
+    clusters = list(range(r.cluster_reconstructions))
+    rep = Representation(out / "rep")
+    centroids = target_from_clusters(rep.sigmas, rep.means("mid"), assignment, clusters, denoiser.device)
+    targets = [{"label": f"centroid of cluster {c} of {k} ({int((assignment == c).sum())} images)", "rep": str(out / "rep"), "k": k, "cluster": c}
+               for c in clusters]
+    rec_clusters = reconstruct_stage(denoiser, centroids, None, targets, r.per_target, mean, seed, r.diffusion, r.guidance, out / "reconstruct-clusters")
+    console.print(f"  φ-match error (median) {rec['phi_match_error_median']:.3f} from images, {rec_clusters['phi_match_error_median']:.3f} from centroids")
     done("reconstruct")
 
+    console.print(f"[bold]7/7 report[/] → {out / 'report'}")
+    index = build_report([out / f for f in ("run", "rep", "denoise", "analysis", "samples", "reconstruct", "reconstruct-clusters")], out / "report",
+                         title=f"denoscope demo (seed {seed}{', quick' if quick else ''})")
+    done("report")
     console.print(f"stage seconds: {times}")
-    console.print(f"outputs: {out / 'denoise' / 'denoised.png'}, {out / 'analysis' / 'metrics.json'}, {out / 'samples' / 'samples.png'}, "
-                  f"{out / 'reconstruct' / 'reconstruct.png'}")
-    return {"denoise": metrics, "analysis": analysis, "samples": sampled, "reconstruct": rec, "seconds": times}
+    console.print(f"report: {index.resolve()}")
+    return {"denoise": metrics, "analysis": analysis, "samples": sampled, "reconstruct": rec, "reconstruct_clusters": rec_clusters,
+            "report": index, "seconds": times}

@@ -73,3 +73,16 @@ def neighbours(
     arrays = {"queries": queries, "neighbours": found, "cosine": cosine,
               "pixel_neighbours": pixel_found, "pixel_cosine": pixel_cosine}
     return metrics, arrays
+
+
+def neighbour_table(phi: np.ndarray, pixels: np.ndarray, k: int = 8) -> dict[str, np.ndarray]:
+    """Every image's k nearest others in φ and in pixels (cosine, exact), for browsing: N×k ids and cosines each."""
+    phi = check_features(phi)
+    n = phi.shape[0]
+    pixels = check_features(pixels, "pixels", n=n)
+    k = check_count(k, "k", high=n - 1)
+    every = np.arange(n, dtype=np.int64)
+    found, cosine = cosine_neighbours(phi, every, k)
+    pixel_found, pixel_cosine = cosine_neighbours(pixels, every, k)
+    return {"neighbours": found.astype(np.int32), "cosine": cosine.astype(np.float32),
+            "pixel_neighbours": pixel_found.astype(np.int32), "pixel_cosine": pixel_cosine.astype(np.float32)}

@@ -14,7 +14,7 @@ from ..represent import Representation
 from .channels import channel_statistics
 from .clusters import clusters
 from .factors import factors
-from .neighbours import neighbours
+from .neighbours import neighbour_table, neighbours
 from .probes import probes
 from .selectivity import selectivity
 from .sparsity import sparsity
@@ -22,6 +22,7 @@ from .stability import stability
 from .subspaces import subspaces
 
 THUMBS = "thumbnails.npz"
+BROWSE_K = 8  # neighbours kept for every image, for the explorer
 
 
 def pixels_of(images: ImageSet, rep: Representation) -> np.ndarray:
@@ -105,6 +106,8 @@ def analyse(rep: Representation, out: str | Path, images: ImageSet | None = None
         flat = pixels.reshape(len(pixels), -1)
         chosen = np.sort(np.random.default_rng(seed).permutation(rep.n)[:queries])
         metrics["neighbours"], arrays["neighbours"] = neighbours(phi, flat, chosen, k=8, labels=labels)
+        if rep.n > 1:
+            arrays["neighbour_table"] = neighbour_table(phi, flat, k=min(BROWSE_K, rep.n - 1))
         if labels is not None:
             attempt(metrics, arrays, "probes", probes, phi, flat, labels, random_state=seed)
         else:

@@ -67,6 +67,15 @@ def top_images(phi: np.ndarray, channel: int, k: int) -> list[int]:
     return np.argsort(-phi[:, channel], kind="stable")[:k].tolist()
 
 
+def channel_top_images(phi: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every channel, its k most activating images, strongest first, and their φ: (C×k ids, C×k values)."""
+    k = min(k, phi.shape[0])
+    part = np.argpartition(-phi, k - 1, axis=0)[:k] if k < phi.shape[0] else np.tile(np.arange(phi.shape[0])[:, None], (1, phi.shape[1]))
+    values = np.take_along_axis(phi, part, 0)
+    order = np.argsort(-values, axis=0, kind="stable")
+    return np.take_along_axis(part, order, 0).T, np.take_along_axis(values, order, 0).T
+
+
 def example_channels(phi: np.ndarray, image: int, selective: np.ndarray, n: int) -> tuple[list[int], np.ndarray]:
     """The n selective channels the image activates most relative to each channel's mean over images.
 
@@ -89,6 +98,7 @@ def selectivity(
     bins: int = 50,
     dead_tol: float = 1e-6,
     random_state: int = 0,
+    top_k: int = 16,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Selectivity of every channel of φ (N images × C channels, one σ): PR(c(i)) = ‖c(i)‖₁² / (n‖c(i)‖₂²).
 
@@ -111,9 +121,11 @@ def selectivity(
         channel_pr: PR per channel (C, NaN for dead channels).
         bin_edges, counts: histogram of the live PRs over (0, 1].
         relative_activation: φ[example_image, i] / mean over images of φ[:, i] (C).
+        channel_top, channel_top_values: every channel's `top_k` most activating images and their φ (C × top_k).
+        channel_mean: mean φ of every channel over images (C).
     """
     phi = checked_phi(phi)
-    check_counts(phi, n_top=n_top, k=k, example_image=example_image, n_example=n_example, bins=bins)
+    check_counts(phi, n_top=n_top, k=k, example_image=example_image, n_example=n_example, bins=bins, top_k=top_k)
     live = live_channels(phi, dead_tol)
     if live.sum() < 4:
         raise ConfigError(f"phi must have at least 4 channels active on some image, got {int(live.sum())}")
@@ -145,7 +157,9 @@ def selectivity(
         "bin_edges": edges,
         "counts": np.histogram(pr[live], bins=edges)[0],
         "relative_activation": relative,
+        "channel_mean": phi.mean(axis=0),
     }
+    arrays["channel_top"], arrays["channel_top_values"] = channel_top_images(phi, top_k)
     return metrics, arrays
 
 

@@ -84,3 +84,25 @@ def sigma_match_figure(before: np.ndarray, after: np.ndarray, path: str | Path) 
     ax.set_xlabel(r"$\hat\sigma$ before matching")
     ax.set_ylabel(r"$\hat\sigma$ after matching")
     save_png(fig, path)
+
+
+def training_figure(records: list[dict], path: str | Path) -> None:
+    """The training loss by step (log scale) and, where it was checked, the held-out PSNR per σ beside the noisy input's."""
+    losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    evals = [r for r in records if "psnr" in r]
+    fig = Figure(figsize=(9, 3), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    if losses:
+        left.plot(*zip(*losses), lw=1)
+        left.set_yscale("log")
+    left.set_xlabel("step")
+    left.set_ylabel("training MSE")
+    for i, sigma in enumerate(evals[0]["psnr"] if evals else []):
+        colour = f"C{i}"
+        right.plot([r["step"] for r in evals], [r["psnr"][sigma] for r in evals], "o-", color=colour, ms=3, label=f"σ = {sigma}")
+        right.axhline(evals[-1]["psnr_input"][sigma], color=colour, ls=":", lw=1)
+    right.set_xlabel("step")
+    right.set_ylabel("held-out PSNR (dB)")
+    if evals:
+        right.legend(fontsize=7)
+    save_png(fig, path)

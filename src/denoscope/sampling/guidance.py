@@ -71,6 +71,12 @@ def target_from_rep(sigmas: np.ndarray, phi: np.ndarray, device: torch.device | 
     return PhiTarget(torch.tensor(sigmas, dtype=torch.float32, device=device), torch.tensor(np.asarray(phi), dtype=torch.float32, device=device))
 
 
+def target_from_clusters(sigmas: np.ndarray, means: np.ndarray, assignment: np.ndarray, clusters: list[int], device: torch.device | str = "cpu") -> PhiTarget:
+    """The centroid over σ (mean of the members' saved φ, means N×S×C) of each listed cluster, as targets."""
+    centroids = [np.asarray(means[np.flatnonzero(assignment == c)]).mean(0) for c in clusters]
+    return target_from_rep(sigmas, np.stack(centroids), device)
+
+
 @dataclass
 class MatchLog:
     """Per guidance call: image ids, σ̂ before matching, first and last loss, iterations taken."""

@@ -111,9 +111,12 @@ def reconstruct(denoiser: Denoiser, target: PhiTarget, per_target: int, mean: to
     return result, match, phi_error(denoiser, result.samples.clamp(0, 1), target, rows, error_sigma, draws, seed), seconds
 
 
-def reconstruct_stage(denoiser: Denoiser, target: PhiTarget, shown: torch.Tensor | None, labels: list[str], per_target: int,
+def reconstruct_stage(denoiser: Denoiser, target: PhiTarget, shown: torch.Tensor | None, targets: list[dict], per_target: int,
                       mean: torch.Tensor, seed: int, config: DiffusionConfig, guidance: GuidanceConfig, out: Path) -> dict:
-    """Samples conditioned on each target φ (fig. 7), φ-match errors, and σ̂ before and after every match (fig. 20)."""
+    """Samples conditioned on each target φ (fig. 7), φ-match errors, and σ̂ before and after every match (fig. 20).
+
+    `targets` names each target row: {"label": text, and "source" + "image" (an image's index in it) or "rep" + "k" +
+    "cluster"}, so that viewers can link the samples (row t's are samples[t·per_target : (t+1)·per_target]) to it."""
     from ..report.figures import image_grid, sigma_match_figure
 
     result, match, error, seconds = reconstruct(denoiser, target, per_target, mean, seed, config, guidance)
@@ -121,14 +124,14 @@ def reconstruct_stage(denoiser: Denoiser, target: PhiTarget, shown: torch.Tensor
     ids = np.concatenate(match.log.ids)
     after = after_match(result, match)
     samples = pictures(result.samples)
-    metrics = {"targets": labels, "per_target": per_target, "seed": seed, "phi_match_error": error.tolist(),
+    metrics = {"targets": targets, "per_target": per_target, "seed": seed, "phi_match_error": error.tolist(),
                "phi_match_error_median": float(np.median(error)), "diffusion": asdict(config), "guidance": asdict(guidance),
                "sigma_before_after_correlation": float(np.corrcoef(before, after)[0, 1]) if len(before) > 1 else None,
                **cost(result, seconds)}
     write_npz(out / "reconstruct.npz", samples=samples, targets=pictures(shown) if shown is not None else np.zeros(0),
               sigma_before=before, sigma_after=after, ids=ids, phi_match_error=error, sigma=result.sigma)
     write_json(out / OUT_METRICS, metrics)
-    grid = samples if shown is None else np.concatenate([np.concatenate([pictures(shown)[t : t + 1], samples[t * per_target : (t + 1) * per_target]]) for t in range(len(labels))])
+    grid = samples if shown is None else np.concatenate([np.concatenate([pictures(shown)[t : t + 1], samples[t * per_target : (t + 1) * per_target]]) for t in range(len(targets))])
     image_grid(grid, out / "reconstruct.png", cols=per_target + (shown is not None))
     sigma_match_figure(before, after, out / "sigma_match.png")
     return metrics

@@ -1,0 +1,356 @@
+"""`denoscope report`: one HTML page of every stage folder given, each figure with a caption of its saved numbers and
+whether the paper's finding holds here, plus the explorer; validated first, written to a temporary folder, then swapped in."""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..data import open_source
+from ..errors import DataError, OutputError
+from ..io import atomic_file, check_writable, ensure_dir, fsync_dir, write_text
+from ..train import read_metrics
+from .explorer import TILE, ExplorerData, thumbnail_tile, write_explorer
+from .figures import training_figure
+from .inputs import Inputs, Stage, gather
+
+MARK = ".denoscope-report"
+DENOISES = ("better than the noisy input", "not better than the noisy input")
+STAGES = ("run", "denoise", "rep", "analysis", "samples", "inverse", "reconstruct", "distance")
+
+
+@dataclass(frozen=True)
+class Figure:
+    src: str  # relative to the report folder
+    title: str
+    caption: str
+    finding: bool | None = None  # the paper's finding: holds, does not hold, or None (no finding / not tested)
+    badges: tuple[str, str] = ("holds here", "does not hold here")
+
+
+@dataclass(frozen=True)
+class Section:
+    anchor: str
+    title: str
+    intro: str
+    figures: tuple[Figure, ...] = ()
+
+
+def fmt(x, digits: int = 2) -> str:
+    return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{digits}f}"
+
+
+def copy_figure(stage: Stage, name: str, out: Path, prefix: str) -> str | None:
+    """Copy a stage's saved PNG into OUT/figures/; None when the stage drew none."""
+    src = stage.path / name
+    if not src.is_file():
+        return None
+    target = f"figures/{prefix}-{Path(name).name}"
+    with atomic_file(out / target) as tmp:
+        shutil.copyfile(src, tmp)
+    return target
+
+
+def psnr_table(sigmas: dict) -> str:
+    """Denoised / noisy PSNR per σ, as an HTML table, from {σ: {"psnr", "psnr_input", …}}."""
+    head = "".join(f"<th>σ = {html.escape(s)}</th>" for s in sigmas)
+    row = "".join(f"<td>{fmt(v['psnr'])} / {fmt(v['psnr_input'])}</td>" for v in sigmas.values())
+    return f'<table class="numbers"><tr><th></th>{head}</tr><tr><th>PSNR denoised / noisy (dB)</th>{row}</tr></table>'
+
+
+def beats_noisy(sigmas: dict) -> tuple[bool, str]:
+    worse = [s for s, v in sigmas.items() if v["psnr"] <= v["psnr_input"]]
+    return not worse, "better than the noisy input at every σ" if not worse else f"not better than the noisy input at σ = {', '.join(worse)}"
+
+
+def training_section(run: Stage, out: Path) -> Section:
+    records = read_metrics(run.path / "metrics.jsonl")
+    training_figure(records, out / "figures/training.png")
+    evals = [r for r in records if "psnr" in r]
+    steps = max((r.get("step", 0) for r in records), default=0)
+    if evals:
+        last = {s: {"psnr": v, "psnr_input": evals[-1]["psnr_input"][s]} for s, v in evals[-1]["psnr"].items()}
+        ok, words = beats_noisy(last)
+        caption = (f"Training MSE over {steps} steps (left) and the held-out PSNR checked during training (right, eval mode; "
+                   f"dotted: the noisy input). At step {evals[-1]['step']} the model is {words}. {psnr_table(last)}")
+    else:
+        ok, caption = None, f"Training MSE over {steps} steps; no held-out PSNR was checked during training."
+    config = html.escape((run.path / "config.toml").read_text())
+    return Section("training", "Training", f"Run folder <code>{html.escape(str(run.path))}</code>.<details><summary>config.toml</summary><pre>{config}</pre></details>",
+                   (Figure("figures/training.png", "Training curve", caption, ok, DENOISES),))
+
+
+def denoise_section(stage: Stage, out: Path) -> Section:
+    m = stage.metrics
+    ok, words = beats_noisy(m["sigma"])
+    src = copy_figure(stage, "denoised.png", out, "denoise")
+    caption = (f"Clean image, then noisy and denoised pairs at each σ, for held-out images of {html.escape(str(m.get('source')))} "
+               f"({m.get('images')} images, eval mode). The denoiser is {words}. {psnr_table(m['sigma'])}")
+    return Section("denoise", "Denoising held-out images", "", (Figure(src, "Denoising examples", caption, ok, DENOISES),) if src else ())
+
+
+def finding(m: dict, name: str) -> tuple[bool | None, str]:
+    f = m.get("findings", {}).get(name)
+    return (None, "") if f is None else (bool(f["holds"]), html.escape(f["evidence"]))
+
+
+ANALYSES = (
+    # (figure, title, the paper's claim, finding key)
+    ("sparsity", "Sparsity across blocks (paper fig. 1)", "The paper finds the middle block's channel means sparsest: the lowest "
+     "participation ratio (PR) of any block.", "middle_block_sparser_than_encoder"),
+    ("stability", "Stability across noise (fig. 2)", "The paper finds the middle block's means the most stable as σ changes.",
+     "middle_block_most_stable"),
+    ("selectivity", "Channel selectivity (fig. 3)", "The paper finds φ's channels of two kinds: a few selective ones (low PR "
+     "across images, active on few images) and many common ones, so the PRs are bimodal.", "selectivity_bimodal"),
+    ("channels", "What selectivity predicts (fig. 13)", "The paper finds selective channels heavier-tailed and spatially sparser.", None),
+    ("subspaces", "Common and selective subspaces (fig. 4)", "Images that share selective channels lie in their own subspaces, "
+     "on top of a common one.", None),
+    ("neighbours", "Nearest neighbours in φ and in pixels (figs. 5, 14)", "The paper finds φ's neighbours semantically closer "
+     "than pixel neighbours.", "phi_knn_above_pixel_knn"),
+    ("clusters", "Clusters of φ (fig. 6)", "The paper finds K-means clusters of φ better separated than the labelled classes.",
+     "clusters_better_separated_than_classes"),
+    ("factors", "Generating factors", "Which factors of the synthetic images φ encodes, beside pixels.", None),
+)
+
+
+def analysis_numbers(name: str, m: dict) -> str:
+    """The numbers behind one analysis figure, from analysis/metrics.json."""
+    a = m.get(name)
+    if a is None:
+        return ""
+    if name == "sparsity":
+        return "Median PR per block output: " + ", ".join(f"{b} {fmt(v, 3)}" for b, v in a["pr_median"].items() if "." not in b) + "."
+    if name == "stability":
+        return "Cosine stability per block: " + ", ".join(f"{b} {fmt(v, 4)}" for b, v in a["stability"].items() if "." not in b) + "."
+    if name == "selectivity":
+        return (f"Sarle's bimodality coefficient {fmt(a['selectivity_bimodality'], 3)} (> 0.555 suggests two modes); "
+                f"{a['dead_channels']} dead channels; {fmt(100 * a['selective_fraction'], 1)} % of live channels selective "
+                f"(PR below the mixture split {fmt(a['gmm_split'], 3)}); median channel PR {fmt(a['channel_pr_median'], 3)}.")
+    if name == "channels":
+        return "; ".join(f"{k.replace('_', ' ')}: Spearman {fmt(v['spearman'])} over {v['channels']} channels"
+                         for k, v in a.items() if isinstance(v, dict) and "spearman" in v) + "."
+    if name == "subspaces":
+        return (f"Groups of {a['groups']} images sharing channels {a['channels']}; own-energy fractions "
+                f"{', '.join(fmt(v) for v in a['own_energy_fraction'])}.")
+    if name == "neighbours":
+        text = f"Mean cosine of the {a['k']} neighbours: φ {fmt(a['mean_cosine'], 4)}, pixels {fmt(a['pixel_mean_cosine'], 4)}"
+        if "neighbour_label_agreement" in a:
+            text += f"; same label as the query: φ {fmt(a['neighbour_label_agreement'])}, pixels {fmt(a['pixel_neighbour_label_agreement'])}"
+        p = m.get("probes")
+        if p:
+            text += (f". Probes on held-out images: kNN φ {fmt(p['knn_accuracy'], 3)} vs pixels {fmt(p['pixel_knn_accuracy'], 3)}, "
+                     f"linear φ {fmt(p['linear_probe_accuracy'], 3)} vs pixels {fmt(p['pixel_linear_probe_accuracy'], 3)} (chance {fmt(p['chance'], 3)})")
+        return text + "."
+    if name == "clusters":
+        parts = [f"k = {k}: pairs > 2 std apart {fmt(v['cluster_pairs_separated'])}, NMI with labels {fmt(v.get('nmi'))}"
+                 for k, v in a["k"].items()]
+        if "class_pairs_separated" in a:
+            parts.append(f"classes: pairs > 2 std apart {fmt(a['class_pairs_separated'])}")
+        return "; ".join(parts) + "."
+    if name == "factors":
+        return "; ".join(f"{f}: kNN φ {fmt(v['knn_accuracy'])} vs pixels {fmt(v['pixel_knn_accuracy'])} (chance {fmt(v['chance'])})"
+                         for f, v in a["factors"].items()) + "."
+    return ""
+
+
+def analysis_section(stage: Stage, out: Path) -> Section:
+    m = stage.metrics
+    figures = []
+    for name, title, claim, key in ANALYSES:
+        src = copy_figure(stage, f"figures/{name}.png", out, "analysis")
+        if src is None:
+            continue
+        holds, evidence = finding(m, key) if key else (None, "")
+        verdict = "" if holds is None else f" Here: {evidence}."
+        figures.append(Figure(src, title, f"{claim} {analysis_numbers(name, m)}{verdict}", holds))
+    intro = (f"{m.get('images')} images of {html.escape(str(m.get('source')))}; φ at σ = {fmt(m.get('sigma'), 3)}, from "
+             f"<code>{html.escape(str(m.get('rep')))}</code>.")
+    return Section("analysis", "The representation φ", intro, tuple(figures))
+
+
+def sampling_section(inputs: Inputs, out: Path) -> Section:
+    figures = []
+    s = inputs.one("samples")
+    if s:
+        m = s.metrics
+        src = copy_figure(s, "samples.png", out, "samples")
+        figures.append(Figure(src, "Unconditional samples (fig. 19)", f"Reverse diffusion from the mean image plus noise: {m['converged']} of "
+                              f"{m['images']} samples converged to σ = {fmt(m['diffusion']['sigma_final'])}, {fmt(m['evaluations_per_sample'], 0)} "
+                              f"network evaluations and {fmt(m['seconds_per_sample'])} s per sample."))
+    for i, st in enumerate(inputs.all("inverse")):
+        m = st.metrics
+        src = copy_figure(st, "inverse.png", out, f"inverse{i}")
+        figures.append(Figure(src, f"Inverse problem: {html.escape(m['task'])}", f"Rows: originals, the pseudo-inverse Mx_c, the "
+                              f"solution with the denoiser's prior ({m['measurements']} measurements). Mean PSNR {fmt(m['psnr_mean'])} dB vs "
+                              f"the pseudo-inverse's {fmt(m['psnr_pseudo_inverse_mean'])} dB.", m["psnr_mean"] > m["psnr_pseudo_inverse_mean"],
+                              ("better than the pseudo-inverse", "not better than the pseudo-inverse")))
+    for i, st in enumerate(inputs.all("reconstruct")):
+        m = st.metrics
+        labels = ", ".join(html.escape(t["label"] if isinstance(t, dict) else str(t)) for t in m["targets"])
+        src = copy_figure(st, "reconstruct.png", out, f"reconstruct{i}")
+        figures.append(Figure(src, "Reconstruction from φ (fig. 7)", f"{m['per_target']} samples of p(x | φ) for each target ({labels}), "
+                              f"self-guided by the model's own φ (Alg. 1). Median φ-match error {fmt(m['phi_match_error_median'], 3)} "
+                              f"(relative, at σ = 0.2)."))
+        corr = m.get("sigma_before_after_correlation")
+        src = copy_figure(st, "sigma_match.png", out, f"reconstruct{i}")
+        if src:
+            figures.append(Figure(src, "σ̂ before and after φ-matching (fig. 20)", "The paper finds that matching φ leaves the "
+                                  f"noise level unchanged. Correlation of σ̂ before and after: {fmt(corr, 3)} (holds here when above 0.95).",
+                                  None if corr is None else corr > 0.95))
+    d = inputs.one("distance")
+    if d:
+        m = d.metrics
+        src = copy_figure(d, "distance.png", out, "distance")
+        figures.append(Figure(src, "Distance between conditional densities (eq. 3–4)", f"d²(p(x|φ₁), p(x|φ₂)) against ‖φ₁ − φ₂‖² for "
+                              f"{len(m['pairs'])} pairs: d² ≈ A + B‖Δφ‖² with A = {fmt(m['A'], 4)}, B = {fmt(m['B'], 4)}, B/A = "
+                              f"{fmt(m['B_over_A'])} (paper {m['paper_B_over_A']}), correlation {fmt(m['pearson'])}. The paper's linear "
+                              f"relation holds here when the correlation exceeds 0.5. {html.escape(m['note'])}.", m["pearson"] > 0.5))
+    return Section("sampling", "Sampling with the denoiser's prior", "", tuple(f for f in figures if f.src))
+
+
+def not_computed(inputs: Inputs) -> list[str]:
+    missing = [f"{kind}: no {kind} folder was given" for kind in STAGES if not inputs.all(kind)]
+    a = inputs.one("analysis")
+    return missing + ([] if a is None else [f"analysis — {x}" for x in a.metrics.get("not_computed", [])])
+
+
+def render(title: str, sections: list[Section], missing: list[str], explorer: bool) -> str:
+    def badge(f: Figure) -> str:
+        return "" if f.finding is None else f'<span class="{"holds" if f.finding else "fails"}">{f.badges[not f.finding]}</span>'
+
+    nav = "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections)
+    nav += '<a href="explorer.html">Explorer</a>' if explorer else ""
+    body = []
+    for s in sections:
+        figs = "".join(f'<figure><img src="{f.src}" alt="{html.escape(f.title)}"><figcaption><b>{f.title}.</b> {badge(f)} '
+                       f"{f.caption}</figcaption></figure>" for f in s.figures)
+        body.append(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2><p>{s.intro}</p>{figs}</section>')
+    items = "".join(f"<li>{html.escape(x)}</li>" for x in missing) or "<li>nothing: every stage was given</li>"
+    body.append(f'<section id="missing"><h2>Not computed</h2><ul class="missing">{items}</ul></section>')
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f'<link rel="stylesheet" href="assets/style.css"></head><body><nav>{nav}</nav><h1>{html.escape(title)}</h1>'
+            + "".join(body) + "</body></html>\n")
+
+
+def check_out(out: Path) -> None:
+    """The output folder may be new, empty, or an earlier report (replaced whole); anything else is refused."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARK).exists())):
+        raise OutputError(f"{out} exists and is not an earlier denoscope report; give a new or empty folder to --out")
+    check_writable(out.parent if not out.exists() else out, "report folder")
+
+
+def build_report(paths: list[Path], out: str | Path, title: str | None = None) -> Path:
+    """Write OUT/index.html (and the explorer when a REP and its analysis are given); returns the index page."""
+    inputs = gather(paths)
+    out = Path(out)
+    check_out(out)
+    explorer = explorer_data(inputs)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        ensure_dir(tmp / "figures")
+        sections = []
+        if inputs.one("run"):
+            sections.append(training_section(inputs.one("run"), tmp))
+        if inputs.one("denoise"):
+            sections.append(denoise_section(inputs.one("denoise"), tmp))
+        if inputs.one("analysis"):
+            sections.append(analysis_section(inputs.one("analysis"), tmp))
+        if any(inputs.all(k) for k in ("samples", "inverse", "reconstruct", "distance")):
+            sections.append(sampling_section(inputs, tmp))
+        missing = not_computed(inputs)
+        if isinstance(explorer, str):
+            missing.append(f"explorer: {explorer}")
+        else:
+            by_image, by_cluster = reconstruction_images(inputs, tmp, explorer)
+            write_explorer(tmp, replace(explorer, reconstructions=by_image, centroid_reconstructions=by_cluster))
+        run = inputs.one("run")
+        name = title or f"denoscope report: {run.path.name if run else paths[0].name}"
+        write_text(tmp / "index.html", render(name, sections, missing, not isinstance(explorer, str)))
+        write_text(tmp / MARK, "written by denoscope report\n")
+        fsync_dir(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out / "index.html"
+
+
+def thumbnails_of(manifest: dict) -> np.ndarray | None:
+    """Every image of the REP's source as a TILE² thumbnail, or None when the source cannot be opened any more."""
+    try:
+        images = open_source(manifest["source"], channels=manifest["model"]["config"]["channels"])
+    except DataError:
+        return None
+    if len(images) != manifest["images"]:
+        return None
+    from ..data import Transform
+
+    size = manifest.get("image_size")
+    crop = Transform(size=size, mode="center-crop") if size else Transform()
+    tiles = np.empty((len(images), TILE, TILE, 3), np.uint8)
+    for i in range(len(images)):
+        tiles[i] = thumbnail_tile(crop(images[i]))
+    return tiles
+
+
+def explorer_data(inputs: Inputs) -> ExplorerData | str:
+    """The explorer's arrays from the REP and analysis folders, or the reason it cannot be built."""
+    from ..represent import Representation
+
+    rep_stage, a = inputs.one("rep"), inputs.one("analysis")
+    if rep_stage is None or a is None:
+        return "needs both a REP folder and its analysis folder"
+    rep = Representation(rep_stage.path)
+    m = a.metrics
+    if m.get("images") != rep.n:
+        raise DataError(f"{a.path} analysed {m.get('images')} images but {rep.path} holds {rep.n}; give the REP that analysis read")
+    sel = a.arrays("selectivity")
+    if "channel_top" not in sel:
+        return f"{a.path} was written by an older analyse (no per-channel top images); run analyse again"
+    clusters = a.arrays("clusters")
+    first = next((k for k in clusters if k.endswith("/assignment") and k.startswith("k")), None)
+    table = a.arrays("neighbour_table") if (a.path / "neighbour_table.npz").exists() else None
+    thumbs = thumbnails_of(rep.manifest)
+    missing = [] if thumbs is not None else [f"thumbnails: {rep.manifest['source']} cannot be opened here"]
+    missing += [] if table is not None else ["neighbours of every image: analyse was run without the images"]
+    labels = rep.labels
+    return ExplorerData(
+        phi=np.asarray(rep.phi(m["sigma"]), dtype=np.float32), title=f"φ of {rep.n} images of {rep.manifest['source']}",
+        rep=rep.path, source=rep.manifest["source"], sigma=float(m["sigma"]), channel_pr=sel["channel_pr"], channel_top=sel["channel_top"],
+        channel_top_values=sel["channel_top_values"], selectivity_split=m["selectivity"].get("gmm_split"), thumbnails=thumbs,
+        labels=None if labels is None else np.asarray(labels, dtype=np.int16), class_names=rep.class_names,
+        assignment=None if first is None else clusters[first], cluster_k=None if first is None else int(first[1:].split("/")[0]),
+        neighbours=table, not_computed=missing)
+
+
+def reconstruction_images(inputs: Inputs, out: Path, data: ExplorerData) -> tuple[dict, dict]:
+    """Each reconstruction sample as a PNG in OUT/images/, keyed by the image or cluster it was conditioned on."""
+    by_image: dict[int, list[dict]] = {}
+    by_cluster: dict[int, list[dict]] = {}
+    for r, st in enumerate(inputs.all("reconstruct")):
+        m = st.metrics
+        samples = st.arrays("reconstruct")["samples"]
+        for t, target in enumerate(m["targets"]):
+            if not isinstance(target, dict):
+                continue
+            if target.get("source") == data.source and "image" in target:
+                into = by_image.setdefault(int(target["image"]), [])
+            elif "cluster" in target and target.get("k") == data.cluster_k and Path(target["rep"]).resolve() == data.rep.resolve():
+                into = by_cluster.setdefault(int(target["cluster"]), [])
+            else:
+                continue
+            for j in range(t * m["per_target"], (t + 1) * m["per_target"]):
+                src = f"images/rec{r}-{j}.png"
+                image = (np.clip(samples[j], 0, 1) * 255).round().astype(np.uint8)
+                with atomic_file(ensure_dir(out / "images") / f"rec{r}-{j}.png") as tmp:
+                    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(tmp, format="PNG")
+                into.append({"src": src, "phi_match_error": float(m["phi_match_error"][j])})
+    return by_image, by_cluster

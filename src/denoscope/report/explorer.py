@@ -1,0 +1,133 @@
+"""The explorer's files: data/meta.js and data/chunk-NNNNN.js (base64 arrays inside <script>s, because a page opened
+from disk may not fetch), thumbnails in sprite sheets, and the static page itself."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..io import atomic_file, ensure_dir, finite, write_text
+
+TILE, COLUMNS, PER_SHEET = 32, 64, 4096
+CHUNK = 1000
+STATIC = ("explorer.html", "explorer.js", "style.css")
+
+
+@dataclass(frozen=True)
+class ExplorerData:
+    """Everything the explorer shows, as saved by the represent, analyse and reconstruct stages."""
+
+    phi: np.ndarray  # N×C, φ at `sigma`
+    title: str
+    rep: Path
+    source: str
+    sigma: float
+    channel_pr: np.ndarray  # C, NaN for dead channels
+    channel_top: np.ndarray  # C×t image ids, most activating first
+    channel_top_values: np.ndarray  # C×t
+    selectivity_split: float | None = None
+    thumbnails: np.ndarray | None = None  # N×TILE×TILE×3 uint8
+    labels: np.ndarray | None = None  # N, −1 unknown
+    class_names: list[str] | None = None
+    assignment: np.ndarray | None = None  # N cluster ids
+    cluster_k: int | None = None
+    neighbours: dict[str, np.ndarray] | None = None  # neighbour_table(): N×k ids and cosines, in φ and in pixels
+    reconstructions: dict[int, list[dict]] = field(default_factory=dict)  # image id → [{src, phi_match_error}]
+    centroid_reconstructions: dict[int, list[dict]] = field(default_factory=dict)  # cluster id → [...]
+    not_computed: list[str] = field(default_factory=list)
+
+
+def b64(array: np.ndarray, dtype: str) -> str:
+    """Little-endian bytes of `array` as `dtype` (a typed array's element type), base64."""
+    return base64.b64encode(np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()).decode("ascii")
+
+
+def channel_kinds(pr: np.ndarray, split: float | None) -> list[str]:
+    """dead (no PR), selective (PR below the mixture split) or common, per channel."""
+    return ["dead" if not np.isfinite(p) else "selective" if split is not None and p < split else "common" for p in pr]
+
+
+def thumbnail_tile(image: np.ndarray) -> np.ndarray:
+    """An H×W×C uint8 image as a TILE×TILE×3 uint8 tile (gray repeated, larger images resized)."""
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    if image.shape[:2] != (TILE, TILE):
+        image = np.asarray(Image.fromarray(image).resize((TILE, TILE), Image.Resampling.BILINEAR))
+    return image
+
+
+def write_sprites(thumbnails: np.ndarray, folder: Path) -> list[str]:
+    """Sheets of PER_SHEET tiles, COLUMNS a row; image i is tile i % PER_SHEET of sheet i // PER_SHEET."""
+    names = []
+    for s, first in enumerate(range(0, len(thumbnails), PER_SHEET)):
+        tiles = thumbnails[first : first + PER_SHEET]
+        rows = -(-len(tiles) // COLUMNS)
+        sheet = np.zeros((rows * COLUMNS, TILE, TILE, 3), np.uint8)
+        sheet[: len(tiles)] = tiles
+        sheet = sheet.reshape(rows, COLUMNS, TILE, TILE, 3).transpose(0, 2, 1, 3, 4).reshape(rows * TILE, COLUMNS * TILE, 3)
+        name = f"sheet-{s:03d}.png"
+        with atomic_file(folder / name) as tmp:
+            Image.fromarray(sheet).save(tmp, format="PNG", compress_level=1)
+        names.append(f"data/sprites/{name}")
+    return names
+
+
+def meta(data: ExplorerData, sheets: list[str] | None) -> dict:
+    n, c = data.phi.shape
+    clusters = None
+    if data.assignment is not None:
+        k = data.cluster_k or int(data.assignment.max()) + 1
+        clusters = {"k": k, "assignment": b64(data.assignment, "i2"), "sizes": np.bincount(data.assignment, minlength=k).tolist(),
+                    "centroid_reconstructions": {str(i): v for i, v in data.centroid_reconstructions.items()}}
+    return {
+        "title": data.title, "n": n, "source": data.source, "block": "mid", "sigma": data.sigma, "channels": c,
+        "k": 0 if data.neighbours is None else int(data.neighbours["neighbours"].shape[1]),
+        "chunk_size": CHUNK, "chunks": -(-n // CHUNK),
+        "sprite": None if sheets is None else {"tile": TILE, "columns": COLUMNS, "per_sheet": PER_SHEET, "sheets": sheets},
+        "class_names": data.class_names,
+        "labels": None if data.labels is None else b64(data.labels, "i2"),
+        "channel": {"pr": data.channel_pr.tolist(), "mean": data.phi.mean(0).tolist(), "kind": channel_kinds(data.channel_pr, data.selectivity_split),
+                    "top": data.channel_top.tolist(), "top_values": data.channel_top_values.tolist()},
+        "selectivity_split": data.selectivity_split,
+        "clusters": clusters,
+        "reconstructions": {str(i): v for i, v in data.reconstructions.items()},
+        "not_computed": data.not_computed,
+        "report": "index.html",
+    }
+
+
+def chunk(data: ExplorerData, i: int) -> dict:
+    rows = slice(i * CHUNK, (i + 1) * CHUNK)
+    out = {"phi": b64(data.phi[rows], "f4")}
+    if data.neighbours is not None:
+        for key, dtype in (("neighbours", "i4"), ("cosine", "f4"), ("pixel_neighbours", "i4"), ("pixel_cosine", "f4")):
+            out[key] = b64(data.neighbours[key][rows], dtype)
+    return out
+
+
+def write_explorer(out: Path, data: ExplorerData) -> Path:
+    """OUT/explorer.html, OUT/assets/, OUT/data/: the explorer of `data`, loadable from disk. Returns the page."""
+    folder = ensure_dir(out / "data")
+    sheets = None if data.thumbnails is None else write_sprites(data.thumbnails, ensure_dir(folder / "sprites"))
+    for i in range(-(-len(data.phi) // CHUNK)):
+        write_text(folder / f"chunk-{i:05d}.js", f"DENOSCOPE_CHUNK({i}, {json.dumps(chunk(data, i))});\n")
+    write_text(folder / "meta.js", f"window.DENOSCOPE_META = {json.dumps(finite(meta(data, sheets)))};\n")
+    copy_static(out)
+    return out / "explorer.html"
+
+
+def copy_static(out: Path) -> None:
+    """The page, its script and the shared style sheet, from the package's report/static/."""
+    static = resources.files("denoscope.report") / "static"
+    assets = ensure_dir(out / "assets")
+    for name in STATIC:
+        target = out / name if name.endswith(".html") else assets / name
+        with resources.as_file(static / name) as src, atomic_file(target) as tmp:
+            shutil.copyfile(src, tmp)

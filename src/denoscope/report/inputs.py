@@ -1,0 +1,90 @@
+"""What the report is given: stage folders recognised by the files each stage writes, read once and checked."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..io import OUT_METRICS
+
+# the file that marks each kind of stage folder, most specific first
+MARKERS = (
+    ("rep", "manifest.json"),
+    ("run", "config.toml"),
+    ("analysis", "selectivity.npz"),
+    ("denoise", "examples.npz"),
+    ("samples", "samples.npz"),
+    ("inverse", "inverse.npz"),
+    ("reconstruct", "reconstruct.npz"),
+    ("distance", "distance.npz"),
+)
+SINGLE = ("run", "rep", "analysis", "denoise", "samples", "distance")
+
+
+@dataclass
+class Stage:
+    """One stage folder: its kind, path, metrics.json (empty for run/rep) and saved arrays, opened on demand."""
+
+    kind: str
+    path: Path
+    metrics: dict = field(default_factory=dict)
+
+    def arrays(self, name: str) -> dict[str, np.ndarray]:
+        path = self.path / f"{name}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k.replace("__", "/"): z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path} cannot be read as a saved .npz of the {self.kind} stage ({e})") from None
+
+
+@dataclass
+class Inputs:
+    """The stage folders of one report: at most one of each kind in SINGLE, any number of inverse/reconstruct."""
+
+    stages: dict[str, list[Stage]]
+
+    def one(self, kind: str) -> Stage | None:
+        found = self.stages.get(kind, [])
+        return found[0] if found else None
+
+    def all(self, kind: str) -> list[Stage]:
+        return self.stages.get(kind, [])
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{path} is not readable JSON ({e}); expected the file a denoscope stage writes") from None
+
+
+def recognise(path: Path) -> Stage:
+    """The stage that wrote `path`, or DataError naming the folder and what was expected in it."""
+    if not path.is_dir():
+        raise DataError(f"{path} is not a folder; expected a stage output folder (a run, REP, analysis, denoise, samples, "
+                        "inverse, reconstruct or distance folder)")
+    for kind, marker in MARKERS:
+        if (path / marker).is_file():
+            metrics = {} if kind in ("run", "rep") else read_json(path / OUT_METRICS) if (path / OUT_METRICS).is_file() else None
+            if metrics is None:
+                raise DataError(f"{path} has {marker} but no {OUT_METRICS}; the {kind} stage did not finish there")
+            if kind == "rep":
+                metrics = read_json(path / marker)
+            return Stage(kind, path, metrics)
+    raise DataError(f"{path} holds none of {', '.join(m for _, m in MARKERS)}; expected a denoscope stage output folder")
+
+
+def gather(paths: list[Path]) -> Inputs:
+    """Recognise every folder; two folders of a single-kind stage are refused by name."""
+    stages: dict[str, list[Stage]] = {}
+    for path in paths:
+        stage = recognise(Path(path))
+        if stage.kind in SINGLE and stages.get(stage.kind):
+            raise DataError(f"two {stage.kind} folders given ({stages[stage.kind][0].path} and {path}); a report shows one")
+        stages.setdefault(stage.kind, []).append(stage)
+    return Inputs(stages)
