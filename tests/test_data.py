@@ -469,3 +469,14 @@ def test_textures_give_random_patches():
     patches = [trainset[i, 7] for i in (0, 15, 29)]
     assert all(p.shape == (3, 64, 64) for p in patches)
     assert torch.equal(patches[1], trainset[15, 7])
+
+
+def test_reopen_finds_the_images_a_subset_name_stands_for():
+    from denoscope.data import reopen
+
+    whole = open_source("synthetic:shapes?n=40&size=16&seed=2")
+    part = whole.subset(7, seed=3)
+    again = reopen(part.name)
+    assert again.name == part.name and len(again) == 7
+    assert all(np.array_equal(again[i], part[i]) for i in range(7))
+    assert reopen(whole.name).name == whole.name

@@ -10,7 +10,7 @@ import torch
 
 import denoscope.train as train_module
 from denoscope.checkpoint import load_denoiser, load_network
-from denoscope.config import ModelConfig, RunOptions, TrainConfig, model_config
+from denoscope.config import RunOptions, TrainConfig, model_config
 from denoscope.errors import ConfigError
 from denoscope.io import STATE
 from denoscope.nn.unet import BlindUNet

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from .config import ModelConfig, from_dict, to_dict
 from .denoiser import Denoiser
 from .errors import CheckpointError, ConfigError
-from .io import STATE, WEIGHTS, atomic_file
+from .io import WEIGHTS, atomic_file
 from .nn.unet import BlindUNet
 
 

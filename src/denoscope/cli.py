@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
 
-from .config import PRESET_HELP, PRESETS, RunOptions, TrainConfig
+from .config import PRESET_HELP, RunOptions, TrainConfig
 from .errors import DenoscopeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train blind denoising UNets and open them up.")
@@ -140,7 +139,7 @@ def denoise(
     net = load_denoiser(model, device=resolve_device(device), batch_size=batch_size, channels=images.channels)
     for note in images.notes:
         console.print(f"[yellow]note:[/] {note}")
-    metrics, examples = evaluate_images(net, images, sigmas, seed=seed, batch_size=batch_size, max_images=max_images)
+    metrics, examples = evaluate_images(net, images, sigmas, seed=seed, batch_size=batch_size, max_images=max_images, progress=True)
     written = write_denoise_report(out, metrics, examples)
     if metrics["padded"]:
         console.print(f"note: {metrics['padded']} image(s) padded ({metrics['padding']}) and cropped back")
@@ -225,7 +224,7 @@ def analyse(
         source = open_source(images)
         if max_images is not None:
             source = source.subset(max_images, seed)
-    metrics = run(r, out, source, sigma=sigma, ks=tuple(k or (10,)), seed=seed)
+    metrics = run(r, out, source, sigma=sigma, ks=tuple(k or (10,)), seed=seed, progress=True)
     from .report.analysis_figures import draw_analysis
 
     figures = draw_analysis(out)
@@ -293,7 +292,7 @@ def sample(
         raise ConfigError(f"--n must be at least 1, got {n}")
     config = diffusion(sigma_final, h0, beta, max_steps)
     denoiser, mean = prepare(model, out, device, mean_from, (size, size) if size else None)
-    metrics = run(denoiser, mean, n, seed, config, out)
+    metrics = run(denoiser, mean, n, seed, config, out, progress=True)
     say_cost(metrics, out, "samples.png", "samples.npz", "metrics.json")
 
 
@@ -320,7 +319,7 @@ def inverse(
     denoiser, mean = prepare(model, out, device, mean_from)
     images = open_source(data, channels=denoiser.config.channels)
     indices = sorted(np.random.default_rng(seed).permutation(len(images))[:n].tolist())
-    metrics = run(denoiser, images, indices, task, mean, seed, config, out)
+    metrics = run(denoiser, images, indices, task, mean, seed, config, out, progress=True)
     console.print(f"{task}: PSNR {metrics['psnr_mean']:.2f} dB (pseudo-inverse {metrics['psnr_pseudo_inverse_mean']:.2f} dB)")
     say_cost(metrics, out, "inverse.png", "inverse.npz", "metrics.json")
 
@@ -341,7 +340,6 @@ def reconstruct(
     mean_from: MeanFrom = None, device: Device = None,
 ) -> None:
     """Stochastic reconstruction from φ, self-guided by the model's own representation (Alg. 1, figures 7 and 20)."""
-    import numpy as np
 
     from .checkpoint import file_hash
     from .data import Transform, open_source, stack_images
@@ -379,7 +377,7 @@ def reconstruct(
         target = target_from_clusters(r.sigmas, r.means("mid"), assignment, [cluster], denoiser.device)
         label = f"cluster {cluster} of {k} ({int((assignment == cluster).sum())} images) in {rep}"
         shown, targets = None, [{"label": label, "rep": str(rep), "k": k, "cluster": cluster}]
-    metrics = reconstruct_stage(denoiser, target, shown, targets, n, mean, seed, config, GuidanceConfig(), out)
+    metrics = reconstruct_stage(denoiser, target, shown, targets, n, mean, seed, config, GuidanceConfig(), out, progress=True)
     console.print(f"φ-match error (median over samples) {metrics['phi_match_error_median']:.3f}")
     say_cost(metrics, out, "reconstruct.png", "reconstruct.npz", "metrics.json")
 
@@ -419,7 +417,7 @@ def distance(
     chosen = [tuple(int(i) for i in rng.choice(len(images), 2, replace=False)) for _ in range(pairs)]
     trained = training_config(model)
     sigmas, _ = default_sigmas(trained.sigma_max if trained else 1.0)
-    metrics = distance_stage(denoiser, images, chosen, n, mean, seed, config, GuidanceConfig(), sigmas, levels, phi_sigma, noise_draws, out)
+    metrics = distance_stage(denoiser, images, chosen, n, mean, seed, config, GuidanceConfig(), sigmas, levels, phi_sigma, noise_draws, out, progress=True)
     console.print(f"B/A = {metrics['B_over_A']:.2f} over {metrics['pairs']} pairs (paper: 2.9); correlation {metrics['pearson']:.2f}")
     console.print(f"outputs: {out / 'distance.png'}, {out / 'distance.npz'}, {out / 'metrics.json'}")
 
@@ -436,7 +434,7 @@ def report(
     """An HTML report of the given folders, figures with captions from their saved numbers, and the explorer; opens from disk."""
     from .report.build import build_report
 
-    index = build_report([run, *(folders or [])], out, title)
+    index = build_report([run, *(folders or [])], out, title, progress=True)
     console.print(f"report: {index}")
     if (out / "explorer.html").exists():
         console.print(f"explorer: {out / 'explorer.html'}")

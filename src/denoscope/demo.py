@@ -85,7 +85,7 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
 
     console.print(f"[bold]2/7 denoise[/] held-out {test_source} → {out / 'denoise'}")
     test = open_source(test_source)
-    metrics, examples = evaluate_images(denoiser, test, SIGMAS, seed=seed, max_images=64)
+    metrics, examples = evaluate_images(denoiser, test, SIGMAS, seed=seed, max_images=64, progress=True)
     write_denoise_report(out / "denoise", metrics, examples)
     for line in summary_lines(metrics):
         console.print("  " + line)
@@ -99,7 +99,7 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
 
     console.print(f"[bold]4/7 analyse[/] → {out / 'analysis'}")
     ks = (8,)
-    analysis = analyse(Representation(out / "rep"), out / "analysis", test, ks=ks, seed=seed)
+    analysis = analyse(Representation(out / "rep"), out / "analysis", test, ks=ks, seed=seed, progress=True)
     draw_analysis(out / "analysis")
     for name, f in analysis["findings"].items():
         console.print(f"  {'holds' if f['holds'] else 'does not hold'}: {name} — {f['evidence']}")
@@ -110,7 +110,7 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
 
     console.print(f"[bold]5/7 sample[/] {r.samples} unconditional samples → {out / 'samples'}")
     mean = mean_image(open_source(train_source))
-    sampled = sample(denoiser, mean, r.samples, seed, r.diffusion, out / "samples")
+    sampled = sample(denoiser, mean, r.samples, seed, r.diffusion, out / "samples", progress=True)
     console.print(f"  {sampled['converged']} of {r.samples} converged, {sampled['seconds_per_sample']:.2f} s per sample")
     done("sample")
 
@@ -120,7 +120,7 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
     x = stack_images(test, ids, Transform())
     target = target_from_images(denoiser, x, ids, sigmas, r.draws, seed)
     targets = [{"label": f"{test_source}[{i}]", "source": test_source, "image": i} for i in ids]
-    rec = reconstruct_stage(denoiser, target, x, targets, r.per_target, mean, seed, r.diffusion, r.guidance, out / "reconstruct")
+    rec = reconstruct_stage(denoiser, target, x, targets, r.per_target, mean, seed, r.diffusion, r.guidance, out / "reconstruct", progress=True)
     k = ks[0]
     with np.load(out / "analysis" / "clusters.npz") as saved:
         assignment = saved[f"k{k}__assignment"]
@@ -129,13 +129,13 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
     centroids = target_from_clusters(rep.sigmas, rep.means("mid"), assignment, clusters, denoiser.device)
     targets = [{"label": f"centroid of cluster {c} of {k} ({int((assignment == c).sum())} images)", "rep": str(out / "rep"), "k": k, "cluster": c}
                for c in clusters]
-    rec_clusters = reconstruct_stage(denoiser, centroids, None, targets, r.per_target, mean, seed, r.diffusion, r.guidance, out / "reconstruct-clusters")
+    rec_clusters = reconstruct_stage(denoiser, centroids, None, targets, r.per_target, mean, seed, r.diffusion, r.guidance, out / "reconstruct-clusters", progress=True)
     console.print(f"  φ-match error (median) {rec['phi_match_error_median']:.3f} from images, {rec_clusters['phi_match_error_median']:.3f} from centroids")
     done("reconstruct")
 
     console.print(f"[bold]7/7 report[/] → {out / 'report'}")
     index = build_report([out / f for f in ("run", "rep", "denoise", "analysis", "samples", "reconstruct", "reconstruct-clusters")], out / "report",
-                         title=f"denoscope demo (seed {seed}{', quick' if quick else ''})")
+                         title=f"denoscope demo (seed {seed}{', quick' if quick else ''})", progress=True)
     done("report")
     console.print(f"stage seconds: {times}")
     console.print(f"report: {index.resolve()}")

@@ -14,6 +14,7 @@ from .denoiser import Denoiser, padding_needed
 from .errors import ConfigError, DataError
 from .io import OUT_METRICS, write_json, write_npz
 from .metrics import psnr, ssim
+from .progress import stage_bar
 from .rng import image_noise
 
 if TYPE_CHECKING:
@@ -79,6 +80,24 @@ def summarise(scores: dict[str, torch.Tensor], sigmas: Sequence[float]) -> dict[
 
 
 @torch.no_grad()
+def score_batch(denoiser: Denoiser, images: ImageSet, idx: list[int], sigmas: Sequence[float], seed: int, scores: dict,
+                examples: tuple[list, list, list], e: int) -> None:
+    """PSNR/SSIM of one batch of same-size images at every σ into `scores`; the first `e` images kept as examples."""
+    clean, noisy, denoised = examples
+    x = torch.stack([to_tensor(images[i]) for i in idx])
+    z = image_noise(x.shape[1:], seed, idx)
+    for s, sigma in enumerate(sigmas):
+        y = x + sigma * z
+        d = denoiser(y)
+        scores["psnr"][s, idx] = psnr(d, x)
+        scores["psnr_input"][s, idx] = psnr(y, x)
+        scores["ssim"][s, idx] = ssim(d, x)
+        scores["ssim_input"][s, idx] = ssim(y, x)
+        for j, i in enumerate(idx):
+            if i < e:
+                noisy[s][i], denoised[s][i], clean[i] = hwc(y[j]), hwc(d[j]), hwc(x[j])
+
+
 def evaluate_images(
     denoiser: Denoiser,
     images: ImageSet,
@@ -87,6 +106,7 @@ def evaluate_images(
     batch_size: int = 16,
     examples: int = 4,
     max_images: int | None = None,
+    progress: bool = False,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """PSNR/SSIM of D(y) and of y per σ over whole images of any size; image i's noise is keyed by (seed, i)."""
     check_sigmas(sigmas)
@@ -104,19 +124,10 @@ def evaluate_images(
     denoised = [[None] * e for _ in sigmas]
     clean = [None] * e
     sizes = images.sizes[:n]
-    for idx in batches_by_size(sizes, batch_size):
-        x = torch.stack([to_tensor(images[i]) for i in idx])
-        z = image_noise(x.shape[1:], seed, idx)
-        for s, sigma in enumerate(sigmas):
-            y = x + sigma * z
-            d = denoiser(y)
-            scores["psnr"][s, idx] = psnr(d, x)
-            scores["psnr_input"][s, idx] = psnr(y, x)
-            scores["ssim"][s, idx] = ssim(d, x)
-            scores["ssim_input"][s, idx] = ssim(y, x)
-            for j, i in enumerate(idx):
-                if i < e:
-                    noisy[s][i], denoised[s][i], clean[i] = hwc(y[j]), hwc(d[j]), hwc(x[j])
+    with stage_bar("denoise", n, progress) as update:
+        for idx in batches_by_size(sizes, batch_size):
+            score_batch(denoiser, images, idx, sigmas, seed, scores, (clean, noisy, denoised), e)
+            update(advance=len(idx))
     padded = int(sum(any(padding_needed(int(h), int(w), denoiser.factor)) for h, w in sizes))
     metrics = {
         "source": images.name,

@@ -6,7 +6,6 @@ so a run computes the same batches on 1 or N processes and its resume is bit-exa
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import hashlib

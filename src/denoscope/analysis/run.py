@@ -10,6 +10,7 @@ import numpy as np
 from ..data import ImageSet, Transform, stack_images
 from ..errors import ConfigError, DataError
 from ..io import OUT_METRICS, write_json, write_npz
+from ..progress import stage_bar
 from ..represent import Representation
 from .channels import channel_statistics
 from .clusters import clusters
@@ -76,10 +77,16 @@ def attempt(metrics: dict, arrays: dict, name: str, fn, *args, **kwargs) -> None
 
 
 def analyse(rep: Representation, out: str | Path, images: ImageSet | None = None, sigma: float = 0.5,
-            ks: tuple[int, ...] = (10,), seed: int = 0, queries: int = 8) -> dict:
+            ks: tuple[int, ...] = (10,), seed: int = 0, queries: int = 8, progress: bool = False) -> dict:
     """Run every analysis whose inputs exist; with `images` also those that compare with pixels or show images."""
+    with stage_bar("analyse", 6, progress) as update:
+        return _analyse(rep, Path(out), images, sigma, ks, seed, queries, update)
+
+
+def _analyse(rep: Representation, out: Path, images: ImageSet | None, sigma: float, ks: tuple[int, ...], seed: int, queries: int,
+             update) -> dict:
     rep.check_complete()
-    out = Path(out)
+    update(status="sparsity, stability, selectivity")
     means = {b: np.asarray(rep.means(b)) for b in rep.blocks}
     phi = rep.phi(sigma)
     labels, facts = rep.labels, rep.factors
@@ -89,12 +96,14 @@ def analyse(rep: Representation, out: str | Path, images: ImageSet | None = None
     metrics["sparsity"], arrays["sparsity"] = sparsity(means, rep.sigmas, sigma)
     metrics["stability"], arrays["stability"] = stability(means, rep.sigmas, sigma)
     metrics["selectivity"], arrays["selectivity"] = selectivity(phi)
+    update(advance=1, status="channels")
     maps = rep.maps()
     if maps is not None:
         at = rep.manifest["maps"]["sigma"]
         attempt(metrics, arrays, "channels", channel_statistics, rep.phi(at)[: len(maps)], np.asarray(maps))
     else:
         metrics["not_computed"].append("channels: the representation kept no activation maps")
+    update(advance=1, status="clusters, subspaces")
     metrics["clusters"], arrays["clusters"] = clusters(phi, labels, ks=ks, seed=seed)
     first = arrays["clusters"][f"k{ks[0]}/assignment"]
     attempt(metrics, arrays, "subspaces", subspaces, phi, first)
@@ -102,12 +111,14 @@ def analyse(rep: Representation, out: str | Path, images: ImageSet | None = None
     if images is None:
         metrics["not_computed"] += ["neighbours, probes, factors: no images given to compare with pixels"]
     else:
+        update(advance=1, status="neighbours of every image")
         pixels = pixels_of(images, rep)
         flat = pixels.reshape(len(pixels), -1)
         chosen = np.sort(np.random.default_rng(seed).permutation(rep.n)[:queries])
         metrics["neighbours"], arrays["neighbours"] = neighbours(phi, flat, chosen, k=8, labels=labels)
         if rep.n > 1:
             arrays["neighbour_table"] = neighbour_table(phi, flat, k=min(BROWSE_K, rep.n - 1))
+        update(advance=1, status="probes, factors")
         if labels is not None:
             attempt(metrics, arrays, "probes", probes, phi, flat, labels, random_state=seed)
         else:
@@ -121,10 +132,12 @@ def analyse(rep: Representation, out: str | Path, images: ImageSet | None = None
         thumbs = {"index": index, "images": (pixels[index] * 255).round().astype(np.uint8)}
     if not facts:
         metrics["not_computed"].append("factors: the source has no known generating factors (a synthetic: source has)")
+    update(completed=5, status="writing")
     metrics["findings"] = findings(metrics)
     for name, values in arrays.items():
         write_npz(out / f"{name}.npz", **{k.replace("/", "__"): np.asarray(v) for k, v in values.items()})
     if thumbs:
         write_npz(out / THUMBS, **thumbs)
     write_json(out / OUT_METRICS, metrics)
+    update(completed=6, status="")
     return metrics

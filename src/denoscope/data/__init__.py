@@ -2,7 +2,7 @@
 
 from .dataset import TrainingSet, split_indices, stack_images
 from .images import DataError, ImageSet
-from .sources import open_source
+from .sources import open_source, reopen
 from .transforms import Transform
 
-__all__ = ["DataError", "ImageSet", "TrainingSet", "Transform", "open_source", "split_indices", "stack_images"]
+__all__ = ["DataError", "ImageSet", "TrainingSet", "Transform", "open_source", "reopen", "split_indices", "stack_images"]

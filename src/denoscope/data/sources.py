@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .arrays import open_npy, open_npz
@@ -26,3 +27,14 @@ def open_source(spec: str, channels: int | None = None) -> ImageSet:
     if opener is None:
         raise DataError(f"{spec}: cannot read {path.suffix or 'extensionless'} files as images; expected {KINDS}")
     return opener(spec, path, channels)
+
+
+SUBSET = re.compile(r"^(?P<base>.*) \[(?P<n>\d+) of \d+, seed (?P<seed>\d+)\]$")
+
+
+def reopen(name: str, channels: int | None = None) -> ImageSet:
+    """The images a saved ImageSet name stands for: a source string, or one with ImageSet.subset's " [n of N, seed s]"."""
+    match = SUBSET.match(name)
+    if match is None:
+        return open_source(name, channels)
+    return open_source(match["base"], channels).subset(int(match["n"]), int(match["seed"]))

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..data import open_source
+from ..data import Transform, reopen
 from ..errors import DataError, OutputError
 from ..io import atomic_file, check_writable, ensure_dir, fsync_dir, write_text
+from ..progress import stage_bar
 from ..train import read_metrics
 from .explorer import TILE, ExplorerData, thumbnail_tile, write_explorer
 from .figures import training_figure
@@ -208,7 +209,7 @@ def sampling_section(inputs: Inputs, out: Path) -> Section:
         m = d.metrics
         src = copy_figure(d, "distance.png", out, "distance")
         figures.append(Figure(src, "Distance between conditional densities (eq. 3–4)", f"d²(p(x|φ₁), p(x|φ₂)) against ‖φ₁ − φ₂‖² for "
-                              f"{len(m['pairs'])} pairs: d² ≈ A + B‖Δφ‖² with A = {fmt(m['A'], 4)}, B = {fmt(m['B'], 4)}, B/A = "
+                              f"{len(m['d2'])} pairs: d² ≈ A + B‖Δφ‖² with A = {fmt(m['A'], 4)}, B = {fmt(m['B'], 4)}, B/A = "
                               f"{fmt(m['B_over_A'])} (paper {m['paper_B_over_A']}), correlation {fmt(m['pearson'])}. The paper's linear "
                               f"relation holds here when the correlation exceeds 0.5. {html.escape(m['note'])}.", m["pearson"] > 0.5))
     return Section("sampling", "Sampling with the denoiser's prior", "", tuple(f for f in figures if f.src))
@@ -245,54 +246,63 @@ def check_out(out: Path) -> None:
     check_writable(out.parent if not out.exists() else out, "report folder")
 
 
-def build_report(paths: list[Path], out: str | Path, title: str | None = None) -> Path:
+def build_report(paths: list[Path], out: str | Path, title: str | None = None, progress: bool = False) -> Path:
     """Write OUT/index.html (and the explorer when a REP and its analysis are given); returns the index page."""
     inputs = gather(paths)
     out = Path(out)
     check_out(out)
-    explorer = explorer_data(inputs)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        ensure_dir(tmp / "figures")
-        sections = []
-        if inputs.one("run"):
-            sections.append(training_section(inputs.one("run"), tmp))
-        if inputs.one("denoise"):
-            sections.append(denoise_section(inputs.one("denoise"), tmp))
-        if inputs.one("analysis"):
-            sections.append(analysis_section(inputs.one("analysis"), tmp))
-        if any(inputs.all(k) for k in ("samples", "inverse", "reconstruct", "distance")):
-            sections.append(sampling_section(inputs, tmp))
-        missing = not_computed(inputs)
-        if isinstance(explorer, str):
-            missing.append(f"explorer: {explorer}")
-        else:
-            by_image, by_cluster = reconstruction_images(inputs, tmp, explorer)
-            write_explorer(tmp, replace(explorer, reconstructions=by_image, centroid_reconstructions=by_cluster))
-        run = inputs.one("run")
-        name = title or f"denoscope report: {run.path.name if run else paths[0].name}"
-        write_text(tmp / "index.html", render(name, sections, missing, not isinstance(explorer, str)))
-        write_text(tmp / MARK, "written by denoscope report\n")
-        fsync_dir(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
+    with stage_bar("report", 3, progress) as update:
+        update(status="thumbnails")
+        explorer = explorer_data(inputs)
+        update(advance=1, status="figures and captions")
+        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            ensure_dir(tmp / "figures")
+            sections = sections_of(inputs, tmp)
+            missing = not_computed(inputs)
+            update(advance=1, status="explorer")
+            if isinstance(explorer, str):
+                missing.append(f"explorer: {explorer}")
+            else:
+                by_image, by_cluster = reconstruction_images(inputs, tmp, explorer)
+                write_explorer(tmp, replace(explorer, reconstructions=by_image, centroid_reconstructions=by_cluster))
+            run = inputs.one("run")
+            name = title or f"denoscope report: {run.path.name if run else paths[0].name}"
+            write_text(tmp / "index.html", render(name, sections, missing, not isinstance(explorer, str)))
+            write_text(tmp / MARK, "written by denoscope report\n")
+            fsync_dir(tmp)
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        update(advance=1, status="")
     return out / "index.html"
+
+
+def sections_of(inputs: Inputs, out: Path) -> list[Section]:
+    """The page's sections, in the order of the data flow, for the stages that were given."""
+    sections = []
+    if inputs.one("run"):
+        sections.append(training_section(inputs.one("run"), out))
+    if inputs.one("denoise"):
+        sections.append(denoise_section(inputs.one("denoise"), out))
+    if inputs.one("analysis"):
+        sections.append(analysis_section(inputs.one("analysis"), out))
+    if any(inputs.all(k) for k in ("samples", "inverse", "reconstruct", "distance")):
+        sections.append(sampling_section(inputs, out))
+    return sections
 
 
 def thumbnails_of(manifest: dict) -> np.ndarray | None:
     """Every image of the REP's source as a TILE² thumbnail, or None when the source cannot be opened any more."""
     try:
-        images = open_source(manifest["source"], channels=manifest["model"]["config"]["channels"])
+        images = reopen(manifest["source"], channels=manifest["model"]["config"]["channels"])
     except DataError:
         return None
     if len(images) != manifest["images"]:
         return None
-    from ..data import Transform
-
     size = manifest.get("image_size")
     crop = Transform(size=size, mode="center-crop") if size else Transform()
     tiles = np.empty((len(images), TILE, TILE, 3), np.uint8)

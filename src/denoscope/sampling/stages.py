@@ -14,6 +14,7 @@ from ..denoiser import Denoiser
 from ..evaluate import hwc
 from ..io import OUT_METRICS, write_json, write_npz
 from ..metrics import psnr
+from ..progress import sigma_descent, stage_bar
 from ..represent.extract import noise_averaged_means
 from .distance import density_distance, euclidean_embedding, sigma_grid
 from .engine import DiffusionConfig, Samples, reverse_diffusion, start_from
@@ -52,13 +53,20 @@ def pictures(x: torch.Tensor) -> np.ndarray:
     return np.stack([hwc(t) for t in x.clamp(0, 1)])
 
 
-def sample(denoiser: Denoiser, mean: torch.Tensor, n: int, seed: int, config: DiffusionConfig, out: Path) -> dict:
+def descend(name: str, config: DiffusionConfig, progress: bool, run):
+    """`run(callback)` under a bar of the slowest image's way from σ_start down to σ_final."""
+    with stage_bar(name, 100, progress) as update:
+        return run(sigma_descent(update, config.sigma_start, config.sigma_final))
+
+
+def sample(denoiser: Denoiser, mean: torch.Tensor, n: int, seed: int, config: DiffusionConfig, out: Path, progress: bool = False) -> dict:
     """Unconditional samples (fig. 19) from mean + unit noise."""
     from ..report.figures import image_grid
 
     start = time.perf_counter()
     with torch.no_grad():
-        result = reverse_diffusion(denoiser, start_from(mean.to(denoiser.device), n, seed, config.sigma_start), seed, config)
+        result = descend("sample", config, progress, lambda callback: reverse_diffusion(
+            denoiser, start_from(mean.to(denoiser.device), n, seed, config.sigma_start), seed, config, callback=callback))
     metrics = {"seed": seed, "diffusion": asdict(config), **cost(result, time.perf_counter() - start)}
     write_npz(out / "samples.npz", samples=pictures(result.samples), sigma=result.sigma, steps=result.steps)
     write_json(out / OUT_METRICS, metrics)
@@ -67,7 +75,7 @@ def sample(denoiser: Denoiser, mean: torch.Tensor, n: int, seed: int, config: Di
 
 
 def inverse(denoiser: Denoiser, images: ImageSet, indices: list[int], task: str, mean: torch.Tensor, seed: int,
-            config: DiffusionConfig, out: Path, **task_options) -> dict:
+            config: DiffusionConfig, out: Path, progress: bool = False, **task_options) -> dict:
     """Solve x_c = Mᵀx for held-out images with the denoiser's prior; PSNR beside the pseudo-inverse M x_c."""
     from ..report.figures import image_grid
 
@@ -76,8 +84,8 @@ def inverse(denoiser: Denoiser, images: ImageSet, indices: list[int], task: str,
     x_c = operator.measure(x)
     start = time.perf_counter()
     with torch.no_grad():
-        result = reverse_diffusion(denoiser, start_from(mean.to(x), len(x), seed, config.sigma_start), seed, config,
-                                   operator=operator, measurement=x_c)
+        result = descend(f"inverse {task}", config, progress, lambda callback: reverse_diffusion(
+            denoiser, start_from(mean.to(x), len(x), seed, config.sigma_start), seed, config, operator=operator, measurement=x_c, callback=callback))
     pinv = operator.pseudo_inverse(x_c)
     metrics = {"task": task, "operator": repr(operator), "measurements": operator.m, "indices": list(indices), "seed": seed,
                "psnr": psnr(result.samples.clamp(0, 1), x).tolist(), "psnr_pseudo_inverse": psnr(pinv.clamp(0, 1), x).tolist(),
@@ -100,26 +108,27 @@ def phi_error(denoiser: Denoiser, x: torch.Tensor, target: PhiTarget, rows: torc
 
 
 def reconstruct(denoiser: Denoiser, target: PhiTarget, per_target: int, mean: torch.Tensor, seed: int, config: DiffusionConfig,
-                guidance: GuidanceConfig, error_sigma: float = 0.2, draws: int = 8) -> tuple[Samples, PhiMatching, np.ndarray, float]:
+                guidance: GuidanceConfig, error_sigma: float = 0.2, draws: int = 8, progress: bool = False) -> tuple[Samples, PhiMatching, np.ndarray, float]:
     """`per_target` samples of p(x | φ) for every target row (Alg. 1), their φ-match errors, and the seconds it took."""
     t_count = target.table.shape[0]
     rows = torch.arange(t_count, device=denoiser.device).repeat_interleave(per_target)
     match = PhiMatching(denoiser, target, guidance, rows=rows)
     start = time.perf_counter()
-    result = reverse_diffusion(denoiser, start_from(mean.to(denoiser.device), len(rows), seed, config.sigma_start), seed, config, guidance=match)
+    result = descend("reconstruct", config, progress, lambda callback: reverse_diffusion(
+        denoiser, start_from(mean.to(denoiser.device), len(rows), seed, config.sigma_start), seed, config, guidance=match, callback=callback))
     seconds = time.perf_counter() - start
     return result, match, phi_error(denoiser, result.samples.clamp(0, 1), target, rows, error_sigma, draws, seed), seconds
 
 
 def reconstruct_stage(denoiser: Denoiser, target: PhiTarget, shown: torch.Tensor | None, targets: list[dict], per_target: int,
-                      mean: torch.Tensor, seed: int, config: DiffusionConfig, guidance: GuidanceConfig, out: Path) -> dict:
+                      mean: torch.Tensor, seed: int, config: DiffusionConfig, guidance: GuidanceConfig, out: Path, progress: bool = False) -> dict:
     """Samples conditioned on each target φ (fig. 7), φ-match errors, and σ̂ before and after every match (fig. 20).
 
     `targets` names each target row: {"label": text, and "source" + "image" (an image's index in it) or "rep" + "k" +
     "cluster"}, so that viewers can link the samples (row t's are samples[t·per_target : (t+1)·per_target]) to it."""
     from ..report.figures import image_grid, sigma_match_figure
 
-    result, match, error, seconds = reconstruct(denoiser, target, per_target, mean, seed, config, guidance)
+    result, match, error, seconds = reconstruct(denoiser, target, per_target, mean, seed, config, guidance, progress=progress)
     before = np.concatenate(match.log.sigma_before)
     ids = np.concatenate(match.log.ids)
     after = after_match(result, match)
@@ -156,7 +165,7 @@ def conditional_residual(denoiser: Denoiser, target: PhiTarget, row: int, guidan
 
 def distance_stage(denoiser: Denoiser, images: ImageSet, pairs: list[tuple[int, int]], per_image: int, mean: torch.Tensor,
                    seed: int, config: DiffusionConfig, guidance: GuidanceConfig, target_sigmas: tuple[float, ...],
-                   levels: int, phi_sigma: float, draws: int, out: Path) -> dict:
+                   levels: int, phi_sigma: float, draws: int, out: Path, progress: bool = False) -> dict:
     """For each pair of images: samples of p(x | φ₁) and p(x | φ₂), d²(p₁, p₂) of eq. 4 against ‖φ₁ − φ₂‖² (eq. 3)."""
     from ..report.figures import distance_scatter
 
@@ -164,7 +173,7 @@ def distance_stage(denoiser: Denoiser, images: ImageSet, pairs: list[tuple[int, 
     row = {i: k for k, i in enumerate(chosen)}
     x = stack_images(images, chosen, Transform()).to(denoiser.device)
     target = target_from_images(denoiser, x, chosen, target_sigmas, draws, seed)
-    result, _, error, seconds = reconstruct(denoiser, target, per_image, mean, seed, config, guidance)
+    result, _, error, seconds = reconstruct(denoiser, target, per_image, mean, seed, config, guidance, progress=progress)
     grid = sigma_grid(config.sigma_final, max(target_sigmas), levels)
     phi = target(torch.full((len(chosen),), phi_sigma, device=target.table.device), torch.arange(len(chosen), device=target.table.device))
     d2, phi2, parts = [], [], []
