@@ -161,3 +161,15 @@ def test_bad_arguments_raise_config_error():
         channel_statistics(np.ones((5, 4)), np.ones((5, 3, 2, 2)))
     with pytest.raises(ConfigError, match="variance"):
         channel_statistics(np.random.default_rng(0).random((5, 4)), np.ones((5, 4, 2, 2)), variance=0.0)
+
+
+def test_findings_need_a_rival_block_before_calling_mid_the_most_stable():
+    from denoscope.analysis.run import findings
+
+    def metrics(stability: dict) -> dict:
+        return {"sparsity": {"pr_median": {"mid": 0.2}}, "stability": {"stability": stability},
+                "selectivity": {"bimodal": True, "selectivity_bimodality": 0.9}, "clusters": {"k": {}}}
+
+    assert "middle_block_most_stable" not in findings(metrics({"mid": 1.0}))
+    assert findings(metrics({"enc1": 0.9, "mid": 0.99}))["middle_block_most_stable"]["holds"]
+    assert not findings(metrics({"enc1": 0.999, "mid": 0.99, "mid.in": 1.0}))["middle_block_most_stable"]["holds"]

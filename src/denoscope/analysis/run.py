@@ -43,9 +43,9 @@ def findings(m: dict) -> dict:
     if "mid" in pr and enc:
         out["middle_block_sparser_than_encoder"] = {"holds": pr["mid"] < min(enc.values()),
                                                     "evidence": f"median PR mid {pr['mid']:.3f} vs encoder {', '.join(f'{b} {v:.3f}' for b, v in enc.items())}"}
-    # block outputs with features: not the inputs, not dec1's output (the image itself, C channels)
+    # block outputs with features: not the inputs, not dec1's output (the image itself, C channels); a lone block has no rival
     st = {b: v for b, v in m["stability"]["stability"].items() if "." not in b and b != "dec1" and v is not None and np.isfinite(v)}
-    if st:
+    if len(st) > 1:
         best = max(st, key=st.get)
         out["middle_block_most_stable"] = {"holds": best == "mid",
                                           "evidence": f"most stable block output: {best}; " + ", ".join(f"{b} {v:.4f}" for b, v in st.items())}

@@ -221,16 +221,20 @@ def not_computed(inputs: Inputs) -> list[str]:
     return missing + ([] if a is None else [f"analysis — {x}" for x in a.metrics.get("not_computed", [])])
 
 
-def render(title: str, sections: list[Section], missing: list[str], explorer: bool) -> str:
-    def badge(f: Figure) -> str:
-        return "" if f.finding is None else f'<span class="{"holds" if f.finding else "fails"}">{f.badges[not f.finding]}</span>'
+def badge(f: Figure) -> str:
+    return "" if f.finding is None else f'<span class="{"holds" if f.finding else "fails"}">{f.badges[not f.finding]}</span>'
 
+
+def render(title: str, sections: list[Section], missing: list[str], explorer: bool) -> str:
+    """The page: a verdict per finding at the top, then each section's figures with their captions, then what is missing."""
+    figures = [(f"{s.anchor}-{i}", f) for s in sections for i, f in enumerate(s.figures)]
     nav = "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections)
     nav += '<a href="explorer.html">Explorer</a>' if explorer else ""
-    body = []
+    verdicts = "".join(f'<tr><td><a href="#{anchor}">{f.title}</a></td><td>{badge(f)}</td></tr>' for anchor, f in figures if f.finding is not None)
+    body = [f'<section id="glance"><h2>At a glance</h2><table class="numbers">{verdicts}</table></section>'] if verdicts else []
     for s in sections:
-        figs = "".join(f'<figure><img src="{f.src}" alt="{html.escape(f.title)}"><figcaption><b>{f.title}.</b> {badge(f)} '
-                       f"{f.caption}</figcaption></figure>" for f in s.figures)
+        figs = "".join(f'<figure id="{anchor}"><img src="{f.src}" alt="{html.escape(f.title)}"><figcaption><b>{f.title}.</b> {badge(f)} '
+                       f"{f.caption}</figcaption></figure>" for anchor, f in figures if anchor.rsplit("-", 1)[0] == s.anchor)
         body.append(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2><p>{s.intro}</p>{figs}</section>')
     items = "".join(f"<li>{html.escape(x)}</li>" for x in missing) or "<li>nothing: every stage was given</li>"
     body.append(f'<section id="missing"><h2>Not computed</h2><ul class="missing">{items}</ul></section>')
