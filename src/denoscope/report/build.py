@@ -175,43 +175,50 @@ def analysis_section(stage: Stage, out: Path) -> Section:
     return Section("analysis", "The representation φ", intro, tuple(figures))
 
 
+def samples_figure(st: Stage, out: Path) -> Figure:
+    m = st.metrics
+    return Figure(copy_figure(st, "samples.png", out, "samples"), "Unconditional samples (fig. 19)",
+                  f"Reverse diffusion from the mean image plus noise: {m['converged']} of {m['images']} samples converged to σ = "
+                  f"{fmt(m['diffusion']['sigma_final'])}, {fmt(m['evaluations_per_sample'], 0)} network evaluations and "
+                  f"{fmt(m['seconds_per_sample'])} s per sample.")
+
+
+def inverse_figure(st: Stage, out: Path, i: int) -> Figure:
+    m = st.metrics
+    return Figure(copy_figure(st, "inverse.png", out, f"inverse{i}"), f"Inverse problem: {html.escape(m['task'])}",
+                  f"Rows: originals, the pseudo-inverse Mx_c, the solution with the denoiser's prior ({m['measurements']} "
+                  f"measurements). Mean PSNR {fmt(m['psnr_mean'])} dB vs the pseudo-inverse's {fmt(m['psnr_pseudo_inverse_mean'])} dB.",
+                  m["psnr_mean"] > m["psnr_pseudo_inverse_mean"], ("better than the pseudo-inverse", "not better than the pseudo-inverse"))
+
+
+def reconstruct_figures(st: Stage, out: Path, i: int) -> list[Figure]:
+    m = st.metrics
+    labels = ", ".join(html.escape(t["label"] if isinstance(t, dict) else str(t)) for t in m["targets"])
+    figures = [Figure(copy_figure(st, "reconstruct.png", out, f"reconstruct{i}"), "Reconstruction from φ (fig. 7)",
+                      f"{m['per_target']} samples of p(x | φ) for each target ({labels}), self-guided by the model's own φ "
+                      f"(Alg. 1). Median φ-match error {fmt(m['phi_match_error_median'], 3)} (relative, at σ = 0.2).")]
+    corr = m.get("sigma_before_after_correlation")
+    src = copy_figure(st, "sigma_match.png", out, f"reconstruct{i}")
+    if src:
+        figures.append(Figure(src, "σ̂ before and after φ-matching (fig. 20)", "The paper finds that matching φ leaves the noise "
+                              f"level unchanged. Correlation of σ̂ before and after: {fmt(corr, 3)} (holds here when above 0.95).",
+                              None if corr is None else corr > 0.95))
+    return figures
+
+
+def distance_figure(st: Stage, out: Path) -> Figure:
+    m = st.metrics
+    return Figure(copy_figure(st, "distance.png", out, "distance"), "Distance between conditional densities (eq. 3–4)",
+                  f"d²(p(x|φ₁), p(x|φ₂)) against ‖φ₁ − φ₂‖² for {len(m['d2'])} pairs: d² ≈ A + B‖Δφ‖² with A = {fmt(m['A'], 4)}, "
+                  f"B = {fmt(m['B'], 4)}, B/A = {fmt(m['B_over_A'])} (paper {m['paper_B_over_A']}), correlation {fmt(m['pearson'])}. "
+                  f"The paper's linear relation holds here when the correlation exceeds 0.5. {html.escape(m['note'])}.", m["pearson"] > 0.5)
+
+
 def sampling_section(inputs: Inputs, out: Path) -> Section:
-    figures = []
-    s = inputs.one("samples")
-    if s:
-        m = s.metrics
-        src = copy_figure(s, "samples.png", out, "samples")
-        figures.append(Figure(src, "Unconditional samples (fig. 19)", f"Reverse diffusion from the mean image plus noise: {m['converged']} of "
-                              f"{m['images']} samples converged to σ = {fmt(m['diffusion']['sigma_final'])}, {fmt(m['evaluations_per_sample'], 0)} "
-                              f"network evaluations and {fmt(m['seconds_per_sample'])} s per sample."))
-    for i, st in enumerate(inputs.all("inverse")):
-        m = st.metrics
-        src = copy_figure(st, "inverse.png", out, f"inverse{i}")
-        figures.append(Figure(src, f"Inverse problem: {html.escape(m['task'])}", f"Rows: originals, the pseudo-inverse Mx_c, the "
-                              f"solution with the denoiser's prior ({m['measurements']} measurements). Mean PSNR {fmt(m['psnr_mean'])} dB vs "
-                              f"the pseudo-inverse's {fmt(m['psnr_pseudo_inverse_mean'])} dB.", m["psnr_mean"] > m["psnr_pseudo_inverse_mean"],
-                              ("better than the pseudo-inverse", "not better than the pseudo-inverse")))
-    for i, st in enumerate(inputs.all("reconstruct")):
-        m = st.metrics
-        labels = ", ".join(html.escape(t["label"] if isinstance(t, dict) else str(t)) for t in m["targets"])
-        src = copy_figure(st, "reconstruct.png", out, f"reconstruct{i}")
-        figures.append(Figure(src, "Reconstruction from φ (fig. 7)", f"{m['per_target']} samples of p(x | φ) for each target ({labels}), "
-                              f"self-guided by the model's own φ (Alg. 1). Median φ-match error {fmt(m['phi_match_error_median'], 3)} "
-                              f"(relative, at σ = 0.2)."))
-        corr = m.get("sigma_before_after_correlation")
-        src = copy_figure(st, "sigma_match.png", out, f"reconstruct{i}")
-        if src:
-            figures.append(Figure(src, "σ̂ before and after φ-matching (fig. 20)", "The paper finds that matching φ leaves the "
-                                  f"noise level unchanged. Correlation of σ̂ before and after: {fmt(corr, 3)} (holds here when above 0.95).",
-                                  None if corr is None else corr > 0.95))
-    d = inputs.one("distance")
-    if d:
-        m = d.metrics
-        src = copy_figure(d, "distance.png", out, "distance")
-        figures.append(Figure(src, "Distance between conditional densities (eq. 3–4)", f"d²(p(x|φ₁), p(x|φ₂)) against ‖φ₁ − φ₂‖² for "
-                              f"{len(m['d2'])} pairs: d² ≈ A + B‖Δφ‖² with A = {fmt(m['A'], 4)}, B = {fmt(m['B'], 4)}, B/A = "
-                              f"{fmt(m['B_over_A'])} (paper {m['paper_B_over_A']}), correlation {fmt(m['pearson'])}. The paper's linear "
-                              f"relation holds here when the correlation exceeds 0.5. {html.escape(m['note'])}.", m["pearson"] > 0.5))
+    figures = [samples_figure(st, out) for st in inputs.all("samples")]
+    figures += [inverse_figure(st, out, i) for i, st in enumerate(inputs.all("inverse"))]
+    figures += [f for i, st in enumerate(inputs.all("reconstruct")) for f in reconstruct_figures(st, out, i)]
+    figures += [distance_figure(st, out) for st in inputs.all("distance")]
     return Section("sampling", "Sampling with the denoiser's prior", "", tuple(f for f in figures if f.src))
 
 
