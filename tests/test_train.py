@@ -14,7 +14,7 @@ from denoscope.config import RunOptions, TrainConfig, model_config
 from denoscope.errors import ConfigError
 from denoscope.io import STATE
 from denoscope.nn.unet import BlindUNet
-from denoscope.train import Schedule, TrainingDiverged, learning_rate, sample_sigma, train, update_ema
+from denoscope.train import Schedule, TrainingDiverged, ema_decay, learning_rate, sample_sigma, train, update_ema
 
 DATA = "synthetic:shapes?n=96&size=16&seed=3"
 TINY = model_config("tiny")
@@ -71,6 +71,18 @@ def test_ema_follows_its_closed_form():
         update_ema(ema, model, decay)
     for e, p, start in zip(ema.parameters(), target, e0):  # e_k = p + decay^k (e_0 − p) for a fixed p
         torch.testing.assert_close(e, p + decay**5 * (start - p))
+
+
+def test_the_ema_forgets_its_initial_weights_within_tens_of_steps():
+    model, ema = BlindUNet(TINY), BlindUNet(TINY)
+    e0 = [p.detach().clone() for p in ema.parameters()]
+    target = [p.detach().clone() for p in model.parameters()]
+    for step in range(5):
+        update_ema(ema, model, ema_decay(0.999, step))
+    share = (1 * 2 * 3 * 4 * 5) / (10 * 11 * 12 * 13 * 14)  # Π (1 + s)/(10 + s): the initial weights' share left
+    for e, p, start in zip(ema.parameters(), target, e0):
+        torch.testing.assert_close(e, p + share * (start - p))
+    assert ema_decay(0.999, 10**6) == 0.999 and ema_decay(0.5, 0) == 0.1
 
 
 def test_training_writes_a_loadable_run_and_learns(tmp_path):

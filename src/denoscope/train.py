@@ -307,7 +307,7 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
                 loss.backward()
                 optimizer.step()
                 if ema is not None:
-                    update_ema(ema, model, config.ema)
+                    update_ema(ema, model, ema_decay(config.ema, step))
                 step += 1
                 seen += x.shape[0] * world
                 loss_sum += loss.detach()
@@ -346,6 +346,12 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
     if world > 1:
         dist.barrier()
     return run / WEIGHTS
+
+
+def ema_decay(decay: float, step: int) -> float:
+    """The EMA's decay at optimiser step `step` (0-based): min(decay, (1 + step)/(10 + step)), so that the
+    initial weights are forgotten within tens of steps instead of ~1/(1 − decay) (an early EMA is then usable)."""
+    return min(decay, (1 + step) / (10 + step))
 
 
 @torch.no_grad()
