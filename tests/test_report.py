@@ -3,6 +3,7 @@
 import base64
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -125,6 +126,12 @@ def test_bad_report_inputs_are_one_sentence_and_leave_nothing(demo_out, tmp_path
         assert done.exit_code == 1 and "Traceback" not in done.output, done.output
         assert words in done.output, done.output
         assert not (tmp_path / "r").exists()
+    shutil.copytree(out / "denoise", tmp_path / "old-denoise")
+    metrics = json.loads((tmp_path / "old-denoise" / "metrics.json").read_text())
+    (tmp_path / "old-denoise" / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "sigma"}))
+    done = runner.invoke(app, ["report", str(out / "run"), str(tmp_path / "old-denoise"), "--out", str(tmp_path / "r")])
+    assert done.exit_code == 1 and "Traceback" not in done.output and "lack 'sigma'" in done.output, done.output
+    assert not (tmp_path / "r").exists() and not list(tmp_path.glob(".r.tmp-*"))
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     with pytest.raises(OutputError, match="not an earlier denoscope report"):

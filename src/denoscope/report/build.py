@@ -294,15 +294,19 @@ def build_report(paths: list[Path], out: str | Path, title: str | None = None, p
 
 def sections_of(inputs: Inputs, out: Path) -> list[Section]:
     """The page's sections, in the order of the data flow, for the stages that were given."""
+    builders = [(kind, build) for kind, build in (
+        ("run", lambda: training_section(inputs.one("run"), out)),
+        ("denoise", lambda: denoise_section(inputs.one("denoise"), out)),
+        ("analysis", lambda: analysis_section(inputs.one("analysis"), out)),
+        ("samples", lambda: sampling_section(inputs, out)),
+    ) if inputs.all(kind) or (kind == "samples" and any(inputs.all(k) for k in ("inverse", "reconstruct", "distance")))]
     sections = []
-    if inputs.one("run"):
-        sections.append(training_section(inputs.one("run"), out))
-    if inputs.one("denoise"):
-        sections.append(denoise_section(inputs.one("denoise"), out))
-    if inputs.one("analysis"):
-        sections.append(analysis_section(inputs.one("analysis"), out))
-    if any(inputs.all(k) for k in ("samples", "inverse", "reconstruct", "distance")):
-        sections.append(sampling_section(inputs, out))
+    for kind, build in builders:
+        try:
+            sections.append(build())
+        except KeyError as e:
+            raise DataError(f"a {kind} folder's saved numbers lack {e} ({', '.join(str(st.path) for st in inputs.all(kind)) or 'sampling folders'}); "
+                            "expected the files this version's stage writes — run that stage again") from None
     return sections
 
 
