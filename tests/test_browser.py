@@ -109,7 +109,7 @@ def test_explorer_with_50000_images_is_interactive_quickly(tmp_path, browser):
     order = np.argsort(-phi, axis=0)[:16].T
     data = ExplorerData(
         phi=phi, title=f"{n} synthetic images", rep=tmp_path, source=source, sigma=0.5,
-        channel_pr=rng.random(c), channel_top=order, channel_top_values=np.take_along_axis(phi.T, order, 1),
+        channel_pr=rng.random(c), channel_mean=phi.mean(0), channel_top=order, channel_top_values=np.take_along_axis(phi.T, order, 1),
         selectivity_split=0.5, thumbnails=np.stack([thumbnail_tile(images[i]) for i in range(n)]),
         labels=images.labels.astype(np.int16), class_names=images.class_names, assignment=rng.integers(0, 10, n), cluster_k=10,
         neighbours={"neighbours": rng.integers(0, n, (n, k)).astype(np.int32), "cosine": rng.random((n, k), dtype=np.float32),

@@ -101,6 +101,8 @@ def test_explorer_data_reads_back_as_the_saved_arrays(demo_out, report):
             with np.load(out / "analysis/neighbour_table.npz") as z:
                 assert np.array_equal(decode(chunk["neighbours"], "i4").reshape(-1, meta["k"]), z["neighbours"][: meta["chunk_size"]])
     assert np.array_equal(np.concatenate(rows), phi.astype(np.float32))
+    with np.load(out / "analysis/selectivity.npz") as z:
+        assert np.allclose(meta["channel"]["mean"], z["channel_mean"])
     first = meta["channel"]["top"][0]
     assert first == np.argsort(-phi[:, 0], kind="stable")[: len(first)].tolist()
     # the demo reconstructs held-out image 0 and the centroid of cluster 0: both linked, their PNGs present

@@ -349,7 +349,7 @@ def explorer_data(inputs: Inputs) -> ExplorerData | str:
     labels = rep.labels
     return ExplorerData(
         phi=np.asarray(rep.phi(m["sigma"]), dtype=np.float32), title=f"φ of {rep.n} images of {rep.manifest['source']}",
-        rep=rep.path, source=rep.manifest["source"], sigma=float(m["sigma"]), channel_pr=sel["channel_pr"], channel_top=sel["channel_top"],
+        rep=rep.path, source=rep.manifest["source"], sigma=float(m["sigma"]), channel_pr=sel["channel_pr"], channel_mean=sel["channel_mean"], channel_top=sel["channel_top"],
         channel_top_values=sel["channel_top_values"], selectivity_split=m["selectivity"].get("gmm_split"), thumbnails=thumbs,
         labels=None if labels is None else np.asarray(labels, dtype=np.int16), class_names=rep.class_names,
         assignment=None if first is None else clusters[first], cluster_k=None if first is None else int(first[1:].split("/")[0]),

@@ -30,6 +30,7 @@ class ExplorerData:
     source: str
     sigma: float
     channel_pr: np.ndarray  # C, NaN for dead channels
+    channel_mean: np.ndarray  # C, mean φ over images
     channel_top: np.ndarray  # C×t image ids, most activating first
     channel_top_values: np.ndarray  # C×t
     selectivity_split: float | None = None
@@ -93,7 +94,7 @@ def meta(data: ExplorerData, sheets: list[str] | None) -> dict:
         "sprite": None if sheets is None else {"tile": TILE, "columns": COLUMNS, "per_sheet": PER_SHEET, "sheets": sheets},
         "class_names": data.class_names,
         "labels": None if data.labels is None else b64(data.labels, "i2"),
-        "channel": {"pr": data.channel_pr.tolist(), "mean": data.phi.mean(0).tolist(), "kind": channel_kinds(data.channel_pr, data.selectivity_split),
+        "channel": {"pr": data.channel_pr.tolist(), "mean": data.channel_mean.tolist(), "kind": channel_kinds(data.channel_pr, data.selectivity_split),
                     "top": data.channel_top.tolist(), "top_values": data.channel_top_values.tolist()},
         "selectivity_split": data.selectivity_split,
         "clusters": clusters,

@@ -27,7 +27,8 @@ SINGLE = ("run", "rep", "analysis", "denoise", "samples", "distance")
 
 @dataclass
 class Stage:
-    """One stage folder: its kind, path, metrics.json (empty for run/rep) and saved arrays, opened on demand."""
+    """One stage folder: its kind, path, saved numbers (metrics.json; the manifest of a REP; none for a run) and its
+    arrays, opened on demand."""
 
     kind: str
     path: Path
@@ -69,13 +70,14 @@ def recognise(path: Path) -> Stage:
         raise DataError(f"{path} is not a folder; expected a stage output folder (a run, REP, analysis, denoise, samples, "
                         "inverse, reconstruct or distance folder)")
     for kind, marker in MARKERS:
-        if (path / marker).is_file():
-            metrics = {} if kind in ("run", "rep") else read_json(path / OUT_METRICS) if (path / OUT_METRICS).is_file() else None
-            if metrics is None:
-                raise DataError(f"{path} has {marker} but no {OUT_METRICS}; the {kind} stage did not finish there")
-            if kind == "rep":
-                metrics = read_json(path / marker)
-            return Stage(kind, path, metrics)
+        if not (path / marker).is_file():
+            continue
+        if kind == "run":
+            return Stage(kind, path)
+        numbers = path / (marker if kind == "rep" else OUT_METRICS)
+        if not numbers.is_file():
+            raise DataError(f"{path} has {marker} but no {OUT_METRICS}; the {kind} stage did not finish there")
+        return Stage(kind, path, read_json(numbers))
     raise DataError(f"{path} holds none of {', '.join(m for _, m in MARKERS)}; expected a denoscope stage output folder")
 
 
