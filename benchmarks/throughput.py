@@ -5,7 +5,7 @@ Usage: python benchmarks/throughput.py [--preset small] [--size 32] [--batch 32]
                                        [--bf16] [--compile] [--data-only]
 Prints one JSON line per measurement. The plain loop: fp32, eager, a DataLoader over float tensors, `.item()`
 every step. denoscope: `denoscope.train.train` itself (uint8 set in memory, batches gathered on the device, keyed
-noise, no host sync between log steps, channels_last and bf16 autocast on CUDA), timed from its own metrics.jsonl.
+noise, no host sync between log steps, channels_last; bf16 autocast on CUDA, or with --bf16), timed from its own metrics.jsonl.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def denoscope_path(preset: str, npz: Path, batch: int, steps: int, args) -> floa
     """Images/s that denoscope's own training loop logs over its second half (the first half warms up)."""
     with tempfile.TemporaryDirectory() as run:
         options = RunOptions(steps=2 * steps, log_every=steps, eval_every=2 * steps, checkpoint_every=2 * steps,
-                             amp=args.bf16, device=args.device, compile=args.compile, in_memory=True)
+                             amp=True if args.bf16 else None, device=args.device, compile=args.compile, in_memory=True)
         train(model_config(preset), TrainConfig(data=str(npz), batch_size=batch, holdout=1, flip=False), options, run, progress=False)
         records = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]
     return [r["images_per_s"] for r in records if "images_per_s" in r][-1]
@@ -113,7 +113,7 @@ def main() -> None:
             images = np.load(npz)["images"]
             plain = plain_loop(args.preset, images, args.batch, args.steps, device)
             ours = denoscope_path(args.preset, npz, args.batch, args.steps, args)
-            precision = ("bf16 autocast" if args.bf16 and device.type == "cuda" else "fp32") + (" + compile" if args.compile else "")
+            precision = ("bf16 autocast" if args.bf16 or device.type == "cuda" else "fp32") + (" + compile" if args.compile else "")
             print(json.dumps({**common, "preset": args.preset, "size": args.size, "batch": args.batch,
                               "plain_loop_images_per_s": round(plain, 1), "denoscope_images_per_s": round(ours, 1),
                               "denoscope_precision": precision, "ratio": round(ours / plain, 2),

@@ -14,6 +14,7 @@ from denoscope.config import RunOptions, TrainConfig, model_config
 from denoscope.errors import ConfigError
 from denoscope.io import STATE
 from denoscope.nn.unet import BlindUNet
+from denoscope.runtime import autocast
 from denoscope.train import Schedule, TrainingDiverged, ema_decay, learning_rate, sample_sigma, train, update_ema
 
 DATA = "synthetic:shapes?n=96&size=16&seed=3"
@@ -250,3 +251,23 @@ def test_the_in_memory_path_trains_exactly_as_the_loader_path(tmp_path):
     assert [r["loss"] for r in log(tmp_path / "memory", "loss")] == [r["loss"] for r in log(tmp_path / "loader", "loss")]
     (cache,) = (tmp_path / "cache").glob("*.npy")
     assert np.load(cache, mmap_mode="r").shape == (80, 16, 16, 3)  # 96 images less 16 held out
+
+
+def test_amp_is_bf16_autocast_where_asked_and_fp32_on_the_cpu_by_default():
+    conv = torch.nn.Conv2d(3, 4, 3)
+    x = torch.rand(1, 3, 8, 8)
+    for amp, dtype in ((None, torch.float32), (False, torch.float32), (True, torch.bfloat16)):
+        with autocast(torch.device("cpu"), amp):
+            assert conv(x).dtype == dtype
+
+
+def test_a_bf16_run_on_the_cpu_learns_like_fp32_and_resumes_exactly(tmp_path):
+    for name, amp in (("fp32", None), ("bf16", True)):
+        train(TINY, config(lr=3e-3), options(steps=30, eval_every=30, checkpoint_every=30, amp=amp), tmp_path / name, progress=False)
+    train(TINY, config(lr=3e-3), options(steps=12, eval_every=30, checkpoint_every=12, amp=True), tmp_path / "cut", progress=False)
+    train(TINY, config(lr=3e-3), options(steps=30, eval_every=30, checkpoint_every=30, amp=True), tmp_path / "cut", resume=True, progress=False)
+    fp32, bf16 = (np.array([r["loss"] for r in log(tmp_path / n, "loss")]) for n in ("fp32", "bf16"))
+    assert not np.array_equal(fp32, bf16)  # autocast really ran
+    assert np.mean(bf16[-5:]) < 0.5 * np.mean(bf16[:5])
+    np.testing.assert_allclose(np.mean(bf16[-5:]), np.mean(fp32[-5:]), rtol=0.1)
+    assert log(tmp_path / "cut", "loss")[-1]["loss"] == bf16[-1]

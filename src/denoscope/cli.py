@@ -75,7 +75,7 @@ def train(
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = default(RunOptions, "checkpoint_every"),
     workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes (default: 0 on CPU, up to 8 on CUDA).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when present).")] = None,
-    amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA.")] = True,
+    amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="bf16 autocast (default: on CUDA only; --amp on a CPU with AVX512-BF16 or AMX trains ~1.3× faster).")] = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the network.")] = False,
     in_memory: Annotated[Optional[bool], typer.Option("--in-memory/--loader", help="Decode the training set once and batch on the device (default on CUDA), or decode per step in a DataLoader.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Keep the decoded training set here as a memory-mapped .npy, reused by later runs.")] = None,

@@ -142,7 +142,7 @@ class RunOptions:
     log_every: int = 20
     eval_every: int = 500
     checkpoint_every: int = 500
-    amp: bool = True
+    amp: bool | None = None
     workers: int | None = None
     device: str | None = None
     compile: bool = False

@@ -1,4 +1,4 @@
-"""Where the work runs: device choice, bf16 autocast on CUDA, and torchrun's process group."""
+"""Where the work runs: device choice, bf16 autocast, and torchrun's process group."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ def resolve_device(name: str | None = None) -> torch.device:
     return device
 
 
-def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA; nothing elsewhere (CPU runs stay fp32)."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def autocast(device: torch.device, amp: bool | None = None):
+    """bf16 autocast where asked; None asks for it on CUDA only (a CPU without native bf16 would be slower)."""
+    if amp or (amp is None and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

@@ -257,9 +257,7 @@ def train(
 def _train(model_config, config, options, run, resuming, progress, rank, world, device, images, trainset, heldout) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = BlindUNet(model_config).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+        model = BlindUNet(model_config).to(device).to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if config.ema else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step = load_training_state(run / STATE, model, optimizer, ema) if resuming else 0
@@ -299,8 +297,7 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
                 epoch = step // schedule.steps_per_epoch
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(config, epoch)
-                if device.type == "cuda":
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x = x.contiguous(memory_format=torch.channels_last)
                 with autocast(device, options.amp):
                     loss = denoising_loss(net, x, keys, config)
                 optimizer.zero_grad(set_to_none=True)
