@@ -51,6 +51,11 @@ def test_phi_is_the_mean_over_keyed_draws_of_the_middle_block_means(model, tmp_p
     np.testing.assert_array_equal(rep.labels, images.labels)
     np.testing.assert_array_equal(rep.factors["colour"], images.factors["colour"])
     assert rep.maps().shape == (5, 16, 4, 4) and rep.manifest["maps"]["sigma"] == 0.5
+    j = 3
+    xj = to_tensor(images[j])[None]
+    with torch.no_grad():
+        first_draw = d.means(xj + 0.5 * rng.image_noise(xj.shape[1:], 4, [j], draw=0), ("mid",))["mid"][0].numpy()
+    np.testing.assert_allclose(rep.maps()[j].mean((1, 2)), first_draw, rtol=1e-5, atol=1e-6)  # φ's first draw, before the mean
     assert rep.manifest["model"]["sha256"] == file_hash(model)
 
 

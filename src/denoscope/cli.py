@@ -252,27 +252,28 @@ def say_cost(metrics: dict, out: Path, *files: str) -> None:
     console.print("outputs: " + ", ".join(str(out / f) for f in files))
 
 
-def diffusion(sigma_final: float, h0: float, beta: float, max_steps: int):
-    from .sampling.engine import DiffusionConfig
-
-    return DiffusionConfig(sigma_final=sigma_final, h0=h0, beta=beta, max_steps=max_steps)
-
-
-def prepare(model: Path, out: Path, device: str | None, mean_from: str | None, size: tuple[int, int] | None = None):
-    """Validate the output folder, load the denoiser and find the mean image to start from."""
+def prepare(model: Path, out: Path, n: int, sigma_final: float, h0: float, beta: float, max_steps: int,
+            device: str | None, mean_from: str | None, size: tuple[int, int] | None = None):
+    """What every sampling command starts with: check the count and the output folder, then the diffusion's
+    configuration, the denoiser, and the mean image to start from."""
     from .checkpoint import load_denoiser
+    from .errors import ConfigError
     from .io import check_writable
     from .runtime import resolve_device
+    from .sampling.engine import DiffusionConfig
     from .sampling.stages import start_mean
     from .train import training_config
 
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    config = DiffusionConfig(sigma_final=sigma_final, h0=h0, beta=beta, max_steps=max_steps)
     check_writable(out)
     denoiser = load_denoiser(model, device=resolve_device(device))
     trained = training_config(model)
     source = mean_from or (trained.data if trained else None)
     mean, where = start_mean(source, denoiser.config.channels, size or ((trained.image_size,) * 2 if trained and trained.image_size else None))
     console.print(f"start: {where}")
-    return denoiser, mean
+    return config, denoiser, mean
 
 
 @app.command()
@@ -285,13 +286,9 @@ def sample(
     device: Device = None,
 ) -> None:
     """Unconditional samples by adaptive blind reverse diffusion (figure 19)."""
-    from .errors import ConfigError
     from .sampling.stages import sample as run
 
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
-    config = diffusion(sigma_final, h0, beta, max_steps)
-    denoiser, mean = prepare(model, out, device, mean_from, (size, size) if size else None)
+    config, denoiser, mean = prepare(model, out, n, sigma_final, h0, beta, max_steps, device, mean_from, (size, size) if size else None)
     metrics = run(denoiser, mean, n, seed, config, out, progress=True)
     say_cost(metrics, out, "samples.png", "samples.npz", "metrics.json")
 
@@ -310,13 +307,9 @@ def inverse(
     import numpy as np
 
     from .data import open_source
-    from .errors import ConfigError
     from .sampling.stages import inverse as run
 
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
-    config = diffusion(sigma_final, h0, beta, max_steps)
-    denoiser, mean = prepare(model, out, device, mean_from)
+    config, denoiser, mean = prepare(model, out, n, sigma_final, h0, beta, max_steps, device, mean_from)
     images = open_source(data, channels=denoiser.config.channels)
     indices = sorted(np.random.default_rng(seed).permutation(len(images))[:n].tolist())
     metrics = run(denoiser, images, indices, task, mean, seed, config, out, progress=True)
@@ -351,10 +344,7 @@ def reconstruct(
 
     if (data is None or not index) == (rep is None or cluster is None):
         raise ConfigError("give either --data with --index (target images) or --rep with --cluster (a centroid)")
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
-    config = diffusion(sigma_final, h0, beta, max_steps)
-    denoiser, mean = prepare(model, out, device, mean_from)
+    config, denoiser, mean = prepare(model, out, n, sigma_final, h0, beta, max_steps, device, mean_from)
     trained = training_config(model)
     if rep is None:
         images = open_source(data, channels=denoiser.config.channels)
@@ -405,11 +395,9 @@ def distance(
     from .sampling.stages import distance_stage
     from .train import training_config
 
-    for name, value in (("--pairs", pairs), ("--n", n)):
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1, got {value}")
-    config = diffusion(sigma_final, h0, beta, max_steps)
-    denoiser, mean = prepare(model, out, device, mean_from)
+    if pairs < 1:
+        raise ConfigError(f"--pairs must be at least 1, got {pairs}")
+    config, denoiser, mean = prepare(model, out, n, sigma_final, h0, beta, max_steps, device, mean_from)
     images = open_source(data, channels=denoiser.config.channels)
     if len(images) < 2:
         raise ConfigError(f"{data} holds {len(images)} image; pairs need at least two")

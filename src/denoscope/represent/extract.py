@@ -163,9 +163,8 @@ def represent(
                 means = noise_averaged_means(denoiser, x, idx, config.sigmas, config.draws, config.seed, tuple(names), config.inputs)
                 if maps is not None and idx[0] < maps.shape[0]:
                     keep = [j for j, i in enumerate(idx) if i < maps.shape[0]]
-                    z0 = rng.normal(rng.key(config.seed, torch.tensor([idx[j] for j in keep], device=x.device), 0), x.shape[1:])
-                    y0 = x[keep] + manifest["maps"]["sigma"] * z0
-                    maps.write([idx[j] for j in keep], denoiser.blocks(y0, ("mid",))["mid"].cpu().numpy())
+                    kept = [idx[j] for j in keep]
+                    maps.write(kept, mid_maps(denoiser, x[keep], kept, manifest["maps"]["sigma"], config.seed).cpu().numpy())
             rows = {name: m.cpu().numpy() for name, m in means.items()}
             draws_done += len(idx) * sum(1 if s == 0 else config.draws for s in config.sigmas)
             for name, f in files.items():
@@ -200,6 +199,12 @@ def noise_averaged_means(
         for name, m in denoiser.means(y, blocks, inputs).items():
             out.setdefault(name, []).append(m.unflatten(0, (len(x), d)).mean(1))
     return {name: torch.stack(v, dim=1) for name, v in out.items()}
+
+
+def mid_maps(denoiser: Denoiser, x: torch.Tensor, ids: list[int], sigma: float, seed: int) -> torch.Tensor:
+    """a_mid(x + σz) before the spatial mean, with z the first of the draws that φ averages over."""
+    z = rng.normal(rng.key(seed, torch.as_tensor(ids, device=x.device), 0), x.shape[1:]).to(x.dtype)
+    return denoiser.blocks(x + sigma * z, ("mid",))["mid"]
 
 
 def maps_shape(denoiser: Denoiser, probe: torch.Tensor) -> tuple[int, int]:
