@@ -2,7 +2,7 @@
 # A grayscale `small` model trained on gray Tiny ImageNet patches (4 000 train images, 40×40 random patches, σ ≤ 0.25),
 # then the classic test sets as whole images (Set12: 256² and 512²; BSD68: 481×321) at σ = 15, 25, 50 / 255.
 # Usage: bash benchmarks/set12_bsd68.sh [STEPS] ["MORE TRAIN OPTIONS"]   (default 2800 × 64 patches, fp32: about 30
-# minutes of 2 cores; later options win, e.g. "--lr-halve-every 22 --amp --compile")
+# minutes of 2 cores; later options win. The 30-minute recipe of RESULTS.md: 6000 "--lr-halve-every 24 --amp --compile")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-2800}; read -r -a OPTS <<< "${2:-}"
