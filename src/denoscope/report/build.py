@@ -103,8 +103,9 @@ def finding(m: dict, name: str) -> tuple[bool | None, str]:
 
 ANALYSES = (
     # (figure, title, the paper's claim, finding key)
-    ("sparsity", "Sparsity across blocks (paper fig. 1)", "The paper finds the middle block's channel means sparsest: the lowest "
-     "participation ratio (PR) of any block.", "middle_block_sparser_than_encoder"),
+    ("sparsity", "Sparsity across blocks (paper fig. 1)", "The paper finds sparsity rising from the encoder into "
+     "the middle block and decoder: the middle block's channel means have a lower participation ratio (PR) than the "
+     "encoder's.", "middle_block_sparser_than_encoder"),
     ("stability", "Stability across noise (fig. 2)", "The paper finds the middle block's means the most stable as σ changes.",
      "middle_block_most_stable"),
     ("selectivity", "Channel selectivity (fig. 3)", "The paper finds φ's channels of two kinds: a few selective ones (low PR "
