@@ -203,7 +203,7 @@ def noise_averaged_means(
 
 def mid_maps(denoiser: Denoiser, x: torch.Tensor, ids: list[int], sigma: float, seed: int) -> torch.Tensor:
     """a_mid(x + σz) before the spatial mean, with z the first of the draws that φ averages over."""
-    z = rng.normal(rng.key(seed, torch.as_tensor(ids, device=x.device), 0), x.shape[1:]).to(x.dtype)
+    z = rng.image_noise(x.shape[1:], seed, ids, draw=0, device=x.device).to(x.dtype)
     return denoiser.blocks(x + sigma * z, ("mid",))["mid"]
 
 
