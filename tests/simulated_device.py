@@ -17,6 +17,8 @@ from torch.utils._pytree import tree_leaves, tree_map
 
 DEVICE = torch.device("meta")
 COPIES = {torch.ops.aten.copy_.default, torch.ops.aten._to_copy.default}
+INDEXING = {torch.ops.aten.index.Tensor, torch.ops.aten.index_put.default, torch.ops.aten.index_put_.default,
+            torch.ops.aten._index_put_impl_.default}  # CUDA tensors take CPU indices
 
 
 class DeviceMixed(RuntimeError):
@@ -52,7 +54,8 @@ def _run(func, args, kwargs):
     ours = any(isinstance(a, Elsewhere) for a in tensors)
     if any(a.device.type == "meta" and not isinstance(a, Elsewhere) for a in tensors):
         raise DeviceMixed(f"{func} got a meta tensor without data (made outside the simulated device's factories)")
-    others = [a for a in tensors if not isinstance(a, Elsewhere) and a.dim() > 0]
+    indices = {id(a) for a in tree_leaves(args[1])} if func in INDEXING else set()
+    others = [a for a in tensors if not isinstance(a, Elsewhere) and a.dim() > 0 and id(a) not in indices]
     if ours and others and func not in COPIES:
         raise DeviceMixed(f"{func} mixes {DEVICE} with {sorted({str(a.device) for a in others})} tensors of shapes "
                           f"{[tuple(a.shape) for a in others]}")
@@ -79,6 +82,11 @@ class _Functions(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if func is torch.Tensor.tolist and isinstance(args[0], Elsewhere):
+            return args[0].elem.tolist()
+        if func in (torch.Tensor.__getitem__, torch.Tensor.__setitem__) and isinstance(args[0], Elsewhere):
+            index = tuple(torch.tensor(i) if isinstance(i, list) else i for i in (args[1] if isinstance(args[1], tuple) else (args[1],)))
+            return func(args[0], index, *args[2:], **kwargs)
         if func in (torch.tensor, torch.as_tensor, torch.asarray) and _is_here(kwargs.get("device")):
             if isinstance(args[0], Elsewhere):
                 return func(*args, **{**kwargs, "device": None})
