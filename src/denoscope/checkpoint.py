@@ -32,9 +32,7 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
 
 def save_weights(path: str | Path, model: BlindUNet, **metadata: Any) -> None:
     """Weights plus the model config (as TOML text) in one safetensors file."""
-    meta = {"model_config": config_text(model.config)}
-    meta.update({k: json.dumps(v) for k, v in metadata.items()})
-    save_tensors(Path(path), model.state_dict(), meta)
+    save_tensors(Path(path), *weight_tensors(model, **metadata))
 
 
 def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -116,14 +114,23 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], file: Pat
     model.load_state_dict(state)
 
 
-def save_training_state(
-    path: str | Path,
-    model: BlindUNet,
-    optimizer: torch.optim.Optimizer,
-    step: int,
-    ema: BlindUNet | None = None,
-) -> None:
-    """Everything --resume needs: weights, EMA weights, Adam moments and the step (the data order derives from it)."""
+def cpu_copies(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Copies on the CPU, so a file can be written from them while training changes the originals."""
+    return {k: torch.as_tensor(v).detach().to("cpu", copy=True) for k, v in tensors.items()}
+
+
+def weight_tensors(model: BlindUNet, **metadata: Any) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """What save_weights writes, as CPU copies and metadata."""
+    meta = {"model_config": config_text(model.config)}
+    meta.update({k: json.dumps(v) for k, v in metadata.items()})
+    return cpu_copies(model.state_dict()), meta
+
+
+def training_state(
+    model: BlindUNet, optimizer: torch.optim.Optimizer, step: int, ema: BlindUNet | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Everything --resume needs, as CPU copies and metadata: weights, EMA weights, Adam moments and the step
+    (the data order derives from it)."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     if ema is not None:
         tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
@@ -131,7 +138,17 @@ def save_training_state(
     for i, state in opt["state"].items():
         tensors.update({f"optim.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
     meta = {"model_config": config_text(model.config), "step": str(step), "param_groups": json.dumps(opt["param_groups"])}
-    save_tensors(Path(path), tensors, meta)
+    return cpu_copies(tensors), meta
+
+
+def save_training_state(
+    path: str | Path,
+    model: BlindUNet,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    ema: BlindUNet | None = None,
+) -> None:
+    save_tensors(Path(path), *training_state(model, optimizer, step, ema))
 
 
 def load_training_state(
