@@ -8,7 +8,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
@@ -21,8 +20,30 @@ from .nn.unet import BlindUNet
 
 
 def config_text(config: Any) -> str:
-    """A config dataclass as TOML text: the one form configs are written in, in files and in checkpoint metadata."""
+    """A config dataclass as TOML text: the one form configs are written in, in files and in checkpoint metadata
+    (tomli-w's text; the same text from flat_toml where tomli-w is not installed, e.g. a GPU machine's own Python)."""
+    try:
+        import tomli_w
+    except ImportError:
+        return flat_toml(to_dict(config))
     return tomli_w.dumps(to_dict(config))
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)  # inf, -inf and nan are TOML too
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # JSON's escapes are TOML's basic-string escapes
+    if isinstance(v, list):
+        return "[\n" + "".join(f"    {toml_value(x)},\n" for x in v) + "]" if v else "[]"
+    raise TypeError(f"no TOML form for {type(v).__name__}")
+
+
+def flat_toml(values: dict[str, Any]) -> str:
+    """One table of scalars and lists of scalars as TOML, laid out as tomli-w lays it out."""
+    return "".join(f"{k} = {toml_value(v)}\n" for k, v in values.items())
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
