@@ -327,3 +327,18 @@ def test_the_compiled_step_keeps_the_loss_curve_and_records_its_compile_time(tmp
     np.testing.assert_allclose(compiled, eager, rtol=1e-4)
     (record,) = log(tmp_path / "compiled", "compile_seconds")
     assert record["step"] == 1 and record["compile_seconds"] > 0
+
+
+def test_a_default_compile_that_fails_falls_back_to_eager_and_says_so(tmp_path, monkeypatch):
+    def broken(fn, mode=None):
+        def call(*args):
+            raise RuntimeError("no C compiler found\nmore")
+        return call
+
+    monkeypatch.setattr(train_module, "on_cuda_by_default", lambda choice, device: True if choice is None else choice)
+    monkeypatch.setattr(torch, "compile", broken)
+    train(TINY, config(), options(), tmp_path / "default", progress=False)
+    (record,) = log(tmp_path / "default", "compile_error")
+    assert "RuntimeError: no C compiler found" in record["compile_error"] and len(log(tmp_path / "default", "loss")) == 6
+    with pytest.raises(RuntimeError, match="no C compiler"):
+        train(TINY, config(), options(compile=True), tmp_path / "asked", progress=False)

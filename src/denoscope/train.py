@@ -369,7 +369,18 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
                     group["lr"] = learning_rate(config, epoch)
                 x = x.contiguous(memory_format=torch.channels_last)
                 with autocast(device, options.amp):
-                    loss = loss_of(net, x, keys, config)
+                    try:
+                        loss = loss_of(net, x, keys, config)
+                    except Exception as e:  # noqa: BLE001 - compilation happens in the first call
+                        if loss_of is denoising_loss or options.compile or step != first_step:
+                            raise
+                        loss_of = denoising_loss
+                        note = f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); training eagerly"
+                        if log:
+                            log.write(json.dumps({"step": step, "compile_error": note}) + "\n")
+                        if progress and rank == 0:
+                            bar.console.print(f"[yellow]note:[/] {note} (--compile shows the error, --no-compile skips the try)")
+                        loss = loss_of(net, x, keys, config)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
