@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import platform
+import shutil
 import signal
 import sys
 import time
@@ -110,6 +111,7 @@ def main() -> None:
     p.add_argument("--tiny", action="store_true", help="the tiny preset and a few steps (the --cpu form)")
     p.add_argument("--budget", type=float, default=240, help="seconds for all commands; later ones are skipped past it")
     args = p.parse_args()
+    shutil.rmtree(args.out / "stages", ignore_errors=True)  # a new run each time: train refuses an existing one
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
     env = environment()
     (args.out / "environment.json").write_text(json.dumps(env, indent=1))

@@ -4,7 +4,8 @@ and reverse diffusion (network evaluations per second) at batches that fill the 
 
 Usage: python benchmarks/throughput.py [--preset paper] [--sizes 32 64] [--batch 256] [--steps 30] [--device cuda]
            [--variants plain fp32 bf16 ...] [--data images.npz] [--extraction] [--sampling] [--data-only] [--out DIR]
-Prints one JSON line per measurement; with --out also writes throughput.jsonl and throughput.md there.
+Prints one JSON line per measurement; with --out also writes throughput.jsonl and throughput.md there (adding to
+the rows of an earlier run into the same folder).
 
 The plain loop: fp32, eager, a DataLoader over float tensors, `.item()` every step. denoscope: `denoscope.train.train`
 itself (uint8 set in memory, batches gathered on the device, keyed noise, channels_last, no host sync between log
@@ -108,6 +109,8 @@ def plain_loop(preset: str, images: np.ndarray, batch: int, steps: int, device: 
 def denoscope_path(preset: str, npz: Path, batch: int, steps: int, device: str, options: dict, config: dict) -> dict:
     """Images/s that denoscope's own training loop logs over its second half (the first half warms up), and the
     compile time it records."""
+    if options.get("compile"):
+        torch._dynamo.reset()  # a fresh compile per variant, under the recompile limit (inductor's cache may serve it)
     with tempfile.TemporaryDirectory() as run:
         run_options = RunOptions(steps=2 * steps, log_every=steps, eval_every=2 * steps, checkpoint_every=2 * steps,
                                  device=device, in_memory=True, **options)
@@ -250,7 +253,8 @@ def main() -> None:
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
     common = {"device": where, "torch": torch.__version__}
-    rows = []
+    saved = args.out / "throughput.jsonl" if args.out else None
+    rows = [json.loads(line) for line in saved.read_text().splitlines()] if saved and saved.exists() else []  # appended to
     with tempfile.TemporaryDirectory() as tmp:
         parts = [data_rows(args, Path(tmp))] if args.data_only else [
             *(training_rows(args, s, device, Path(tmp)) for s in args.sizes if args.variants),
