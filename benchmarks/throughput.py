@@ -118,8 +118,8 @@ def denoscope_path(preset: str, npz: Path, batch: int, steps: int, device: str, 
               run_options, run, progress=False)
         records = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]
     compiled = [r["compile_seconds"] for r in records if "compile_seconds" in r]
-    return {"images_per_s": [r["images_per_s"] for r in records if "images_per_s" in r][-1],
-            "compile_seconds": compiled[0] if compiled else None}
+    last = [r for r in records if "images_per_s" in r][-1]
+    return {"images_per_s": last["images_per_s"], "loss": round(last["loss"], 6), "compile_seconds": compiled[0] if compiled else None}
 
 
 def training_rows(args, size: int, device: torch.device, tmp: Path):
@@ -135,7 +135,7 @@ def training_rows(args, size: int, device: torch.device, tmp: Path):
         start = time.perf_counter()
         if name == "plain":
             plain = plain_loop(args.preset, images, args.batch, args.steps, device)
-            row = {"images_per_s": plain, "compile_seconds": None, "batch": args.batch}
+            row = {"images_per_s": plain, "loss": None, "compile_seconds": None, "batch": args.batch}
         else:
             options, config, multiple = VARIANTS[name]
             row = {**denoscope_path(args.preset, npz, args.batch * multiple, args.steps, args.device, options, config),
@@ -213,7 +213,7 @@ def data_rows(args, tmp: Path):
 def markdown(rows: list[dict]) -> str:
     """The rows as Markdown tables, one per kind."""
     columns = {
-        "training": ["preset", "size", "variant", "batch", "images_per_s", "vs_plain", "compile_seconds", "peak_memory_MiB", "wall_s"],
+        "training": ["preset", "size", "variant", "batch", "images_per_s", "vs_plain", "loss", "compile_seconds", "peak_memory_MiB", "wall_s"],
         "extraction": ["preset", "size", "chunk", "images", "draws", "sigmas", "images_x_draws_per_s", "peak_memory_MiB"],
         "sampling": ["preset", "size", "batch", "steps", "evaluations_per_s", "samples_per_s_at_153_evaluations", "peak_memory_MiB"],
         "data": ["data_path", "images_per_s"],
