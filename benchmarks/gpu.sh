@@ -37,14 +37,14 @@ if [ $cpu = 1 ]; then
   tp 120 --device cpu --preset tiny --sizes 16 --batch 8 --steps 3 --variants plain fp32 bf16+fused-adam bf16+ema \
     --extraction --extract-images 4 --draws 2 --chunks 16 --sampling --sample-steps 2 --sample-batches 4 ${data:+--data "$data"}
 else
-  "$PY" benchmarks/smoke.py --out "$OUT" --device cuda --data "${data:-synthetic:shapes?n=1024&size=32&seed=0}" --budget 170
+  "$PY" benchmarks/smoke.py --out "$OUT" --device cuda --data "${data:-synthetic:shapes?n=1024&size=32&seed=0}" --budget 190
   smoke=$?
   # what the issue asks for at both sizes first, then the inference rates, then each lever alone while time is left
-  tp "$(until_ 330)" --device cuda --preset paper --sizes 64 32 --batch 256 --steps 30 ${data:+--data "$data"} \
+  tp "$(until_ 360)" --device cuda --preset paper --sizes 64 32 --batch 256 --steps 30 ${data:+--data "$data"} \
     --variants plain bf16 bf16+compile+fused-adam
-  tp "$(until_ 370)" --device cuda --preset paper --sizes 32 64 --variants --extraction --extract-images 256 --draws 20 \
+  tp "$(until_ 400)" --device cuda --preset paper --sizes 32 64 --variants --extraction --extract-images 256 --draws 20 \
     --chunks 64 512 2048 --sampling --sample-steps 20 --sample-batches 64 512 2048
-  tp "$(until_ 450)" --device cuda --preset paper --sizes 64 --batch 256 --steps 30 ${data:+--data "$data"} \
+  tp "$(until_ 460)" --device cuda --preset paper --sizes 64 --batch 256 --steps 30 ${data:+--data "$data"} \
     --variants fp32 bf16+fused-adam bf16+ema bf16+cuda-graphs+fused-adam bf16+compile "bf16+compile+fused-adam, 2x batch"
 fi
 {
