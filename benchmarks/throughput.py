@@ -41,6 +41,9 @@ OFF = dict(amp=False, compile=False, fused_adam=False)
 VARIANTS = {  # name: (RunOptions overrides, TrainConfig overrides, batch multiple); "plain" is the authors' loop
     "plain": None,
     "fp32": (OFF, {}, 1),
+    "fp32+fused-adam": ({**OFF, "fused_adam": True}, {}, 1),
+    "fp32+ema": (OFF, {"ema": 0.999}, 1),
+    "fp32+compile": ({**OFF, "compile": True}, {}, 1),
     "bf16": ({**OFF, "amp": True}, {}, 1),
     "bf16+fused-adam": ({**OFF, "amp": True, "fused_adam": True}, {}, 1),
     "bf16+ema": ({**OFF, "amp": True}, {"ema": 0.999}, 1),
@@ -231,7 +234,7 @@ def markdown(rows: list[dict]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="small")
-    p.add_argument("--sizes", type=int, nargs="+", default=[32])
+    p.add_argument("--sizes", "--size", type=int, nargs="+", default=[32])
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--device", default="cpu")
