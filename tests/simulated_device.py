@@ -62,7 +62,7 @@ def _run(func, args, kwargs):
     made_here = _is_here(kwargs.get("device"))
     if made_here:
         kwargs = {**kwargs, "device": torch.device("cpu")}
-    moved_out = ours and "device" in kwargs and not made_here
+    moved_out = ours and kwargs.get("device") is not None and not made_here
     unwrap = lambda a: a.elem if isinstance(a, Elsewhere) else a  # noqa: E731
     out = func(*tree_map(unwrap, args), **tree_map(unwrap, kwargs))
     if moved_out or not (ours or made_here):
