@@ -10,10 +10,6 @@
 # extraction and sampling rates) and summary.md (all of it, printed at the end). Exits 0 when every command exited 0.
 # Without a data file the commands and the throughput run on synthetic shapes. $PYTHON picks the interpreter.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
-PY=${PYTHON:-python3}
-OUT=${OUT:-runs/gpu-check}
 cpu=0
 data=""
 for arg in "$@"; do
@@ -24,6 +20,12 @@ for arg in "$@"; do
   esac
 done
 if [ -n "$data" ] && [ ! -f "$data" ]; then echo "no such data file: $data" >&2; exit 2; fi
+[ -n "$data" ] && data=$(realpath "$data")
+[ -n "${OUT:-}" ] && mkdir -p "$OUT" && OUT=$(realpath "$OUT")
+cd "$(dirname "$0")/.."
+export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
+PY=${PYTHON:-python3}
+OUT=${OUT:-runs/gpu-check}
 mkdir -p "$OUT"
 rm -f "$OUT/throughput/throughput.jsonl" "$OUT/throughput/throughput.md"
 until_() { local left=$(( $1 - SECONDS )); echo $(( left > 1 ? left : 1 )); }  # seconds left before second $1 of the run
