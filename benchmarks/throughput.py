@@ -1,11 +1,16 @@
-"""Training images/s: the plain loop of the authors' scripts against denoscope's training path, in one process,
-on the same network, images and batch size; and the data path alone (decoding a tar, reading a 64×64 .npz).
+"""Training images/s: the plain loop of the authors' scripts against denoscope's training path with each speed lever
+alone and together, in one process, on the same network, images and batch; extraction (images × draws per second)
+and reverse diffusion (network evaluations per second) at batches that fill the device; and the data path alone.
 
-Usage: python benchmarks/throughput.py [--preset small] [--size 32] [--batch 32] [--steps 30] [--device cpu]
-                                       [--bf16] [--compile] [--data-only]
-Prints one JSON line per measurement. The plain loop: fp32, eager, a DataLoader over float tensors, `.item()`
-every step. denoscope: `denoscope.train.train` itself (uint8 set in memory, batches gathered on the device, keyed
-noise, no host sync between log steps, channels_last; bf16 autocast on CUDA, or with --bf16), timed from its own metrics.jsonl.
+Usage: python benchmarks/throughput.py [--preset paper] [--sizes 32 64] [--batch 256] [--steps 30] [--device cuda]
+           [--variants plain fp32 bf16 ...] [--data images.npz] [--extraction] [--sampling] [--data-only] [--out DIR]
+Prints one JSON line per measurement; with --out also writes throughput.jsonl and throughput.md there (adding to
+the rows of an earlier run into the same folder).
+
+The plain loop: fp32, eager, a DataLoader over float tensors, `.item()` every step. denoscope: `denoscope.train.train`
+itself (uint8 set in memory, batches gathered on the device, keyed noise, channels_last, no host sync between log
+steps, foreach EMA, background checkpoint writes), timed from its own metrics.jsonl over the second half of the steps,
+with the options of each variant (bf16 autocast, fused Adam, torch.compile of the whole loss, CUDA graphs, batch).
 """
 
 from __future__ import annotations
@@ -25,21 +30,56 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from denoscope.config import RunOptions, TrainConfig, model_config
 from denoscope.data import Transform, TrainingSet, open_source
+from denoscope.denoiser import Denoiser
 from denoscope.nn.unet import BlindUNet
+from denoscope.represent.extract import noise_averaged_means
+from denoscope.sampling.engine import DiffusionConfig, reverse_diffusion, start_from
 from denoscope.train import StepSampler, Schedule, train
 
 CIFAR = Path(__file__).resolve().parents[1] / "../shared/data/cifar10/train.tar"
+OFF = dict(amp=False, compile=False, fused_adam=False)
+VARIANTS = {  # name: (RunOptions overrides, TrainConfig overrides, batch multiple); "plain" is the authors' loop
+    "plain": None,
+    "fp32": (OFF, {}, 1),
+    "fp32+fused-adam": ({**OFF, "fused_adam": True}, {}, 1),
+    "fp32+ema": (OFF, {"ema": 0.999}, 1),
+    "fp32+compile": ({**OFF, "compile": True}, {}, 1),
+    "bf16": ({**OFF, "amp": True}, {}, 1),
+    "bf16+fused-adam": ({**OFF, "amp": True, "fused_adam": True}, {}, 1),
+    "bf16+ema": ({**OFF, "amp": True}, {"ema": 0.999}, 1),
+    "bf16+compile": ({**OFF, "amp": True, "compile": True}, {}, 1),
+    "bf16+compile+fused-adam": ({"amp": True, "compile": True, "fused_adam": True}, {}, 1),
+    "bf16+cuda-graphs+fused-adam": ({"amp": True, "compile": True, "compile_mode": "reduce-overhead", "fused_adam": True}, {}, 1),
+    "bf16+compile+fused-adam, 2x batch": ({"amp": True, "compile": True, "fused_adam": True}, {}, 2),
+}
+EVALUATIONS_PER_SAMPLE = 153  # unconditional samples of paper-small on CIFAR-10 (RESULTS, issue 13)
 
 
 def peak_memory_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's peak so far, not per row
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
 
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def training_images(size: int, n: int, data: str | None) -> np.ndarray:
+    """n uint8 size×size×3 images: from a uint8 .npz (tiled by pixel repetition or cropped to the size), else synthetic."""
+    if data:
+        images = np.load(data)["images"][:n]
+        factor = -(-size // images.shape[1])
+        return np.ascontiguousarray(images.repeat(factor, 1).repeat(factor, 2)[:, :size, :size])
+    source = open_source(f"synthetic:shapes?n={n}&size={size}")
+    return np.stack([source[i] for i in range(n)])
 
 
 def plain_loop(preset: str, images: np.ndarray, batch: int, steps: int, device: torch.device) -> float:
@@ -69,14 +109,88 @@ def plain_loop(preset: str, images: np.ndarray, batch: int, steps: int, device: 
     return steps * batch / (time.perf_counter() - start)
 
 
-def denoscope_path(preset: str, npz: Path, batch: int, steps: int, args) -> float:
-    """Images/s that denoscope's own training loop logs over its second half (the first half warms up)."""
+def denoscope_path(preset: str, npz: Path, batch: int, steps: int, device: str, options: dict, config: dict) -> dict:
+    """Images/s that denoscope's own training loop logs over its second half (the first half warms up), and the
+    compile time it records."""
+    if options.get("compile"):
+        torch._dynamo.reset()  # a fresh compile per variant, under the recompile limit (inductor's cache may serve it)
     with tempfile.TemporaryDirectory() as run:
-        options = RunOptions(steps=2 * steps, log_every=steps, eval_every=2 * steps, checkpoint_every=2 * steps,
-                             amp=True if args.bf16 else None, device=args.device, compile=args.compile, in_memory=True)
-        train(model_config(preset), TrainConfig(data=str(npz), batch_size=batch, holdout=1, flip=False), options, run, progress=False)
+        run_options = RunOptions(steps=2 * steps, log_every=steps, eval_every=2 * steps, checkpoint_every=2 * steps,
+                                 device=device, in_memory=True, **options)
+        train(model_config(preset), TrainConfig(data=str(npz), batch_size=batch, holdout=1, flip=False, **config),
+              run_options, run, progress=False)
         records = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]
-    return [r["images_per_s"] for r in records if "images_per_s" in r][-1]
+    compiled = [r["compile_seconds"] for r in records if "compile_seconds" in r]
+    last = [r for r in records if "images_per_s" in r][-1]
+    return {"images_per_s": last["images_per_s"], "loss": round(last["loss"], 6), "compile_seconds": compiled[0] if compiled else None}
+
+
+def training_rows(args, size: int, device: torch.device, tmp: Path):
+    """One row per variant at this size: images/s, ratio to the plain loop, peak memory."""
+    batches = [args.batch * VARIANTS[v][2] for v in args.variants if VARIANTS.get(v)]
+    n = max(4 * max(batches, default=args.batch), 1024)
+    images = training_images(size, n, args.data)
+    npz = tmp / f"train{size}.npz"
+    np.savez(npz, images=images)
+    plain = None
+    for name in args.variants:
+        reset_peak(device)
+        start = time.perf_counter()
+        if name == "plain":
+            plain = plain_loop(args.preset, images, args.batch, args.steps, device)
+            row = {"images_per_s": plain, "loss": None, "compile_seconds": None, "batch": args.batch}
+        else:
+            options, config, multiple = VARIANTS[name]
+            row = {**denoscope_path(args.preset, npz, args.batch * multiple, args.steps, args.device, options, config),
+                   "batch": args.batch * multiple}
+        yield {"kind": "training", "preset": args.preset, "size": size, "variant": name, **row,
+               "images_per_s": round(row["images_per_s"], 1),
+               "vs_plain": round(row["images_per_s"] / plain, 2) if plain else None,
+               "peak_memory_MiB": round(peak_memory_mib(device)), "wall_s": round(time.perf_counter() - start, 1)}
+
+
+@torch.no_grad()
+def extraction_rows(args, size: int, device: torch.device):
+    """φ extraction: noisy images (images × draws × σ) through encoder and middle block per second, by chunk size."""
+    torch.manual_seed(0)
+    net = BlindUNet(model_config(args.preset)).to(device)
+    x = torch.rand(args.extract_images, 3, size, size, device=device)
+    ids = torch.arange(args.extract_images, device=device)
+    sigmas = (0.1, 0.5)
+    for chunk in args.chunks:
+        denoiser = Denoiser(net, batch_size=chunk)
+        reset_peak(device)
+        noise_averaged_means(denoiser, x[:2], ids[:2], sigmas, args.draws, 0)  # warm-up
+        sync(device)
+        start = time.perf_counter()
+        noise_averaged_means(denoiser, x, ids, sigmas, args.draws, 0)["mid"].cpu()
+        seconds = time.perf_counter() - start
+        yield {"kind": "extraction", "preset": args.preset, "size": size, "chunk": chunk, "images": args.extract_images,
+               "draws": args.draws, "sigmas": len(sigmas),
+               "images_x_draws_per_s": round(args.extract_images * args.draws * len(sigmas) / seconds, 1),
+               "peak_memory_MiB": round(peak_memory_mib(device))}
+
+
+@torch.no_grad()
+def sampling_rows(args, size: int, device: torch.device):
+    """Reverse diffusion: network evaluations per second for `steps` steps of a batch of n samples (an untrained
+    network never converges, so every image runs every step); samples/s at 153 evaluations per sample."""
+    torch.manual_seed(0)
+    net = BlindUNet(model_config(args.preset)).to(device)
+    config = DiffusionConfig(max_steps=args.sample_steps, sigma_final=1e-9, diverge=1e9)
+    mean = torch.full((3, size, size), 0.5, device=device)
+    for n in args.sample_batches:
+        denoiser = Denoiser(net, batch_size=n)
+        reset_peak(device)
+        reverse_diffusion(denoiser, start_from(mean, n, 0), 0, DiffusionConfig(max_steps=1, sigma_final=1e-9, diverge=1e9))
+        sync(device)
+        start = time.perf_counter()
+        result = reverse_diffusion(denoiser, start_from(mean, n, 0), 0, config)
+        sync(device)
+        rate = result.evaluations / (time.perf_counter() - start)
+        yield {"kind": "sampling", "preset": args.preset, "size": size, "batch": n, "steps": args.sample_steps,
+               "evaluations_per_s": round(rate, 1), "samples_per_s_at_153_evaluations": round(rate / EVALUATIONS_PER_SAMPLE, 2),
+               "peak_memory_MiB": round(peak_memory_mib(device))}
 
 
 def data_path(source: str, n: int) -> float:
@@ -90,38 +204,73 @@ def data_path(source: str, n: int) -> float:
     return (n // 256) * 256 / (time.perf_counter() - start)
 
 
+def data_rows(args, tmp: Path):
+    npz = tmp / "data32.npz"
+    np.savez(npz, images=training_images(32, 2048, args.data))
+    for name, spec, count in (("cifar10/train.tar", str(CIFAR), 4096), ("32x32 .npz", str(npz), 2048)):
+        if name.endswith(".tar") and not CIFAR.exists():
+            continue
+        yield {"kind": "data", "data_path": name, "images_per_s": round(data_path(spec, count), 1)}
+
+
+def markdown(rows: list[dict]) -> str:
+    """The rows as Markdown tables, one per kind."""
+    columns = {
+        "training": ["preset", "size", "variant", "batch", "images_per_s", "vs_plain", "loss", "compile_seconds", "peak_memory_MiB", "wall_s"],
+        "extraction": ["preset", "size", "chunk", "images", "draws", "sigmas", "images_x_draws_per_s", "peak_memory_MiB"],
+        "sampling": ["preset", "size", "batch", "steps", "evaluations_per_s", "samples_per_s_at_153_evaluations", "peak_memory_MiB"],
+        "data": ["data_path", "images_per_s"],
+    }
+    out = []
+    for kind, cols in columns.items():
+        chosen = [r for r in rows if r["kind"] == kind]
+        if chosen:
+            out += [f"### {kind}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            out += ["| " + " | ".join("–" if r.get(c) is None else str(r.get(c)) for c in cols) + " |" for r in chosen]
+            out.append("")
+    return "\n".join(out)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="small")
-    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--sizes", "--size", type=int, nargs="+", default=[32])
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--bf16", action="store_true")
-    p.add_argument("--compile", action="store_true")
+    p.add_argument("--variants", nargs="*", default=["plain", "fp32", "bf16"], help=f"of {', '.join(VARIANTS)}")
+    p.add_argument("--data", help="a uint8 .npz (images N×H×W×C) to train on instead of synthetic shapes")
+    p.add_argument("--extraction", action="store_true")
+    p.add_argument("--extract-images", type=int, default=64)
+    p.add_argument("--draws", type=int, default=20)
+    p.add_argument("--chunks", type=int, nargs="+", default=[64, 512])
+    p.add_argument("--sampling", action="store_true")
+    p.add_argument("--sample-steps", type=int, default=20)
+    p.add_argument("--sample-batches", type=int, nargs="+", default=[64, 512])
     p.add_argument("--data-only", action="store_true")
+    p.add_argument("--out", type=Path)
     args = p.parse_args()
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variant(s) {unknown}; expected some of {list(VARIANTS)}")
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
     common = {"device": where, "torch": torch.__version__}
+    saved = args.out / "throughput.jsonl" if args.out else None
+    rows = [json.loads(line) for line in saved.read_text().splitlines()] if saved and saved.exists() else []  # appended to
     with tempfile.TemporaryDirectory() as tmp:
-        n = max(4 * args.batch, 2048)
-        npz = Path(tmp) / f"shapes{args.size}.npz"
-        source = open_source(f"synthetic:shapes?n={n}&size={args.size}")
-        np.savez(npz, images=np.stack([source[i] for i in range(n)]))
-        if not args.data_only:
-            images = np.load(npz)["images"]
-            plain = plain_loop(args.preset, images, args.batch, args.steps, device)
-            ours = denoscope_path(args.preset, npz, args.batch, args.steps, args)
-            precision = ("bf16 autocast" if args.bf16 or device.type == "cuda" else "fp32") + (" + compile" if args.compile else "")
-            print(json.dumps({**common, "preset": args.preset, "size": args.size, "batch": args.batch,
-                              "plain_loop_images_per_s": round(plain, 1), "denoscope_images_per_s": round(ours, 1),
-                              "denoscope_precision": precision, "ratio": round(ours / plain, 2),
-                              "peak_memory_MiB": round(peak_memory_mib(device))}), flush=True)
-        for name, spec, count in (("cifar10/train.tar", str(CIFAR), 4096), (f"{args.size}x{args.size} .npz", str(npz), n)):
-            if name.endswith(".tar") and not CIFAR.exists():
-                continue
-            print(json.dumps({**common, "data_path": name, "images_per_s": round(data_path(spec, count), 1)}), flush=True)
+        parts = [data_rows(args, Path(tmp))] if args.data_only else [
+            *(training_rows(args, s, device, Path(tmp)) for s in args.sizes if args.variants),
+            *(extraction_rows(args, s, device) for s in args.sizes if args.extraction),
+            *(sampling_rows(args, s, device) for s in args.sizes if args.sampling)]
+        for part in parts:
+            for row in part:
+                rows.append({**common, **row})
+                print(json.dumps(rows[-1]), flush=True)
+                if args.out:
+                    args.out.mkdir(parents=True, exist_ok=True)
+                    (args.out / "throughput.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+                    (args.out / "throughput.md").write_text(f"{where}, torch {torch.__version__}\n\n" + markdown(rows))
 
 
 if __name__ == "__main__":

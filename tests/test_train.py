@@ -271,3 +271,74 @@ def test_a_bf16_run_on_the_cpu_learns_like_fp32_and_resumes_exactly(tmp_path):
     assert np.mean(bf16[-5:]) < 0.5 * np.mean(bf16[:5])
     np.testing.assert_allclose(np.mean(bf16[-5:]), np.mean(fp32[-5:]), rtol=0.1)
     assert log(tmp_path / "cut", "loss")[-1]["loss"] == bf16[-1]
+
+
+def test_the_foreach_ema_equals_the_per_parameter_lerp():
+    torch.manual_seed(0)
+    model, ema = BlindUNet(model_config("tiny", norm="running")), BlindUNet(model_config("tiny", norm="running"))
+    for b in model.buffers():
+        b.uniform_(1, 2)
+    reference = [p.detach().clone() for p in ema.parameters()]
+    for step in range(3):
+        update_ema(ema, model, ema_decay(0.9, step))
+        for r, p in zip(reference, model.parameters()):
+            r.lerp_(p.detach(), 1 - ema_decay(0.9, step))
+    for r, e in zip(reference, ema.parameters()):
+        assert torch.equal(r, e)
+    assert all(torch.equal(e, b) for e, b in zip(ema.buffers(), model.buffers()))
+
+
+def test_batches_gathered_on_the_device_are_the_schedules_batches():
+    from denoscope import rng
+
+    schedule = Schedule(n_train=10, batch_size=8, seed=4)
+    for step in (0, 1, 2, 5):
+        for rank in (0, 1):
+            items = torch.tensor(schedule.batch(step, rank, 2))
+            positions, keys = train_module.batch_items(schedule, step, rank, 2, torch.device("cpu"))
+            assert torch.equal(positions, items[:, 1])
+            assert torch.equal(keys, rng.key(4, items[:, 0], items[:, 1], items[:, 2]))
+
+
+def test_fused_adam_keeps_the_loss_curve_and_resumes_either_way(tmp_path):
+    for name, fused in (("plain", False), ("fused", True)):
+        train(TINY, config(ema=0.9), options(fused_adam=fused), tmp_path / name, progress=False)
+    plain, fused = (np.array([r["loss"] for r in log(tmp_path / n, "loss")]) for n in ("plain", "fused"))
+    np.testing.assert_allclose(fused, plain, rtol=1e-5)
+    train(TINY, config(ema=0.9), options(steps=3, fused_adam=True), tmp_path / "cut", progress=False)
+    train(TINY, config(ema=0.9), options(fused_adam=False), tmp_path / "cut", resume=True, progress=False)
+    np.testing.assert_allclose([r["loss"] for r in log(tmp_path / "cut", "loss")], plain, rtol=1e-5)
+
+
+def test_a_failed_checkpoint_write_is_raised(tmp_path, monkeypatch):
+    def full_disk(path, tensors, metadata):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(train_module, "save_tensors", full_disk)
+    with pytest.raises(OSError, match="no space left"):
+        train(TINY, config(), options(steps=3), tmp_path, progress=False)
+
+
+@pytest.mark.slow
+def test_the_compiled_step_keeps_the_loss_curve_and_records_its_compile_time(tmp_path):
+    for name, compiled in (("eager", False), ("compiled", True)):
+        train(TINY, config(), options(compile=compiled), tmp_path / name, progress=False)
+    eager, compiled = (np.array([r["loss"] for r in log(tmp_path / n, "loss")]) for n in ("eager", "compiled"))
+    np.testing.assert_allclose(compiled, eager, rtol=1e-4)
+    (record,) = log(tmp_path / "compiled", "compile_seconds")
+    assert record["step"] == 1 and record["compile_seconds"] > 0
+
+
+def test_a_default_compile_that_fails_falls_back_to_eager_and_says_so(tmp_path, monkeypatch):
+    def broken(fn, mode=None):
+        def call(*args):
+            raise RuntimeError("no C compiler found\nmore")
+        return call
+
+    monkeypatch.setattr(train_module, "on_cuda_by_default", lambda choice, device: True if choice is None else choice)
+    monkeypatch.setattr(torch, "compile", broken)
+    train(TINY, config(), options(), tmp_path / "default", progress=False)
+    (record,) = log(tmp_path / "default", "compile_error")
+    assert "RuntimeError: no C compiler found" in record["compile_error"] and len(log(tmp_path / "default", "loss")) == 6
+    with pytest.raises(RuntimeError, match="no C compiler"):
+        train(TINY, config(), options(compile=True), tmp_path / "asked", progress=False)

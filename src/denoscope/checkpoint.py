@@ -8,7 +8,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
@@ -21,8 +20,30 @@ from .nn.unet import BlindUNet
 
 
 def config_text(config: Any) -> str:
-    """A config dataclass as TOML text: the one form configs are written in, in files and in checkpoint metadata."""
+    """A config dataclass as TOML text: the one form configs are written in, in files and in checkpoint metadata
+    (tomli-w's text; the same text from flat_toml where tomli-w is not installed, e.g. a GPU machine's own Python)."""
+    try:
+        import tomli_w
+    except ImportError:
+        return flat_toml(to_dict(config))
     return tomli_w.dumps(to_dict(config))
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)  # inf, -inf and nan are TOML too
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # JSON's escapes are TOML's basic-string escapes
+    if isinstance(v, list):
+        return "[\n" + "".join(f"    {toml_value(x)},\n" for x in v) + "]" if v else "[]"
+    raise TypeError(f"no TOML form for {type(v).__name__}")
+
+
+def flat_toml(values: dict[str, Any]) -> str:
+    """One table of scalars and lists of scalars as TOML, laid out as tomli-w lays it out."""
+    return "".join(f"{k} = {toml_value(v)}\n" for k, v in values.items())
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
@@ -32,9 +53,7 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
 
 def save_weights(path: str | Path, model: BlindUNet, **metadata: Any) -> None:
     """Weights plus the model config (as TOML text) in one safetensors file."""
-    meta = {"model_config": config_text(model.config)}
-    meta.update({k: json.dumps(v) for k, v in metadata.items()})
-    save_tensors(Path(path), model.state_dict(), meta)
+    save_tensors(Path(path), *weight_tensors(model, **metadata))
 
 
 def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -116,14 +135,23 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], file: Pat
     model.load_state_dict(state)
 
 
-def save_training_state(
-    path: str | Path,
-    model: BlindUNet,
-    optimizer: torch.optim.Optimizer,
-    step: int,
-    ema: BlindUNet | None = None,
-) -> None:
-    """Everything --resume needs: weights, EMA weights, Adam moments and the step (the data order derives from it)."""
+def cpu_copies(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Copies on the CPU, so a file can be written from them while training changes the originals."""
+    return {k: torch.as_tensor(v).detach().to("cpu", copy=True) for k, v in tensors.items()}
+
+
+def weight_tensors(model: BlindUNet, **metadata: Any) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """What save_weights writes, as CPU copies and metadata."""
+    meta = {"model_config": config_text(model.config)}
+    meta.update({k: json.dumps(v) for k, v in metadata.items()})
+    return cpu_copies(model.state_dict()), meta
+
+
+def training_state(
+    model: BlindUNet, optimizer: torch.optim.Optimizer, step: int, ema: BlindUNet | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Everything --resume needs, as CPU copies and metadata: weights, EMA weights, Adam moments and the step
+    (the data order derives from it)."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     if ema is not None:
         tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
@@ -131,7 +159,17 @@ def save_training_state(
     for i, state in opt["state"].items():
         tensors.update({f"optim.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
     meta = {"model_config": config_text(model.config), "step": str(step), "param_groups": json.dumps(opt["param_groups"])}
-    save_tensors(Path(path), tensors, meta)
+    return cpu_copies(tensors), meta
+
+
+def save_training_state(
+    path: str | Path,
+    model: BlindUNet,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    ema: BlindUNet | None = None,
+) -> None:
+    save_tensors(Path(path), *training_state(model, optimizer, step, ema))
 
 
 def load_training_state(

@@ -76,7 +76,9 @@ def train(
     workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes (default: 0 on CPU, up to 8 on CUDA).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when present).")] = None,
     amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="bf16 autocast (default: on CUDA only; --amp on a CPU with AVX512-BF16 or AMX trains ~1.3× faster).")] = None,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the network.")] = False,
+    compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the training step: keyed noise, network and loss in one graph (default: on CUDA only; its compile time goes to metrics.jsonl).")] = None,
+    compile_mode: Annotated[str, typer.Option(help="torch.compile mode: default, reduce-overhead (CUDA graphs), max-autotune or max-autotune-no-cudagraphs.")] = default(RunOptions, "compile_mode"),
+    fused_adam: Annotated[Optional[bool], typer.Option("--fused-adam/--no-fused-adam", help="Adam as one fused kernel (default: on CUDA only).")] = None,
     in_memory: Annotated[Optional[bool], typer.Option("--in-memory/--loader", help="Decode the training set once and batch on the device (default on CUDA), or decode per step in a DataLoader.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Keep the decoded training set here as a memory-mapped .npy, reused by later runs.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint; what defines it may not change.")] = False,
@@ -105,7 +107,7 @@ def train(
     if width is not None:
         mc = scaled(mc, width)
     options = RunOptions(steps=steps, epochs=epochs, log_every=log_every, eval_every=eval_every, checkpoint_every=checkpoint_every,
-                         amp=amp, workers=workers, device=device, compile=compile,
+                         amp=amp, workers=workers, device=device, compile=compile, compile_mode=compile_mode, fused_adam=fused_adam,
                          in_memory=in_memory, cache_dir=str(cache_dir) if cache_dir else None)
     weights = run_training(mc, tc, options, out, resume=resume)
     console.print(f"weights: {weights}\nlog: {out / METRICS}\nconfig: {out / RUN_CONFIG}")

@@ -53,6 +53,7 @@ class ModelConfig:
 
 HEADS = ("image", "residual")
 SIGMA_DISTS = ("inv-sqrt", "uniform")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SMALL = dict(widths=(32, 64, 128), mid_width=256)
 
 PRESETS: dict[str, ModelConfig] = {
@@ -135,7 +136,9 @@ class RunOptions:
     """How a run is carried out, not what it computes: length, logging, checkpoints, device. Free to change on resume.
 
     `in_memory` decodes the training set once into a uint8 array and assembles batches on the device (default: on
-    CUDA); `cache_dir` keeps that array as a memory-mapped .npy for later runs."""
+    CUDA); `cache_dir` keeps that array as a memory-mapped .npy for later runs. `compile` (torch.compile of the whole
+    loss: keyed noise, network, MSE) and `fused_adam` default to on CUDA and off elsewhere; `compile_mode`
+    reduce-overhead also captures the compiled step in CUDA graphs."""
 
     steps: int | None = None
     epochs: int | None = None
@@ -145,7 +148,9 @@ class RunOptions:
     amp: bool | None = None
     workers: int | None = None
     device: str | None = None
-    compile: bool = False
+    compile: bool | None = None
+    compile_mode: str = "default"
+    fused_adam: bool | None = None
     in_memory: bool | None = None
     cache_dir: str | None = None
 
@@ -158,6 +163,8 @@ class RunOptions:
                 raise ConfigError(f"{field} must be at least 1, got {value}")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"workers must be 0 or more, got {self.workers}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}; got {self.compile_mode!r}")
 
 
 def changed_fields(old: Any, new: Any) -> list[str]:

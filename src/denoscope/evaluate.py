@@ -84,15 +84,14 @@ def score_batch(denoiser: Denoiser, images: ImageSet, idx: list[int], sigmas: Se
                 examples: tuple[list, list, list], e: int) -> None:
     """PSNR/SSIM of one batch of same-size images at every σ into `scores`; the first `e` images kept as examples."""
     clean, noisy, denoised = examples
-    x = torch.stack([to_tensor(images[i]) for i in idx])
-    z = image_noise(x.shape[1:], seed, idx)
+    x = torch.stack([to_tensor(images[i]) for i in idx]).to(denoiser.device)
+    z = image_noise(x.shape[1:], seed, idx, device=x.device)
     for s, sigma in enumerate(sigmas):
         y = x + sigma * z
         d = denoiser(y)
-        scores["psnr"][s, idx] = psnr(d, x)
-        scores["psnr_input"][s, idx] = psnr(y, x)
-        scores["ssim"][s, idx] = ssim(d, x)
-        scores["ssim_input"][s, idx] = ssim(y, x)
+        values = torch.stack([psnr(d, x), psnr(y, x), ssim(d, x), ssim(y, x)]).cpu()  # one copy back per σ
+        for name, v in zip(("psnr", "psnr_input", "ssim", "ssim_input"), values):
+            scores[name][s, idx] = v.double()
         for j, i in enumerate(idx):
             if i < e:
                 noisy[s][i], denoised[s][i], clean[i] = hwc(y[j]), hwc(d[j]), hwc(x[j])

@@ -30,7 +30,10 @@ def mix(x: torch.Tensor) -> torch.Tensor:
 
 
 def key(seed: int, *parts: int | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
-    """One 64-bit key per element of the broadcast `parts` (ints or integer tensors), chained after `seed`."""
+    """One 64-bit key per element of the broadcast `parts` (ints or integer tensors), chained after `seed`; on
+    `device`, else on the device of the first tensor part (the CPU when there is none)."""
+    if device is None:
+        device = next((p.device for p in parts if isinstance(p, torch.Tensor)), None)
     h = mix(torch.tensor(int(seed) & ((1 << 63) - 1), dtype=torch.int64, device=device) + GOLDEN)
     for p in parts:
         p = torch.as_tensor(p, dtype=torch.int64, device=h.device)

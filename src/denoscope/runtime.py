@@ -12,9 +12,10 @@ from .errors import ConfigError
 
 
 def resolve_device(name: str | None = None) -> torch.device:
-    """`cpu`, `cuda`, `cuda:N`, or None for CUDA when present; refuse a device this machine does not have."""
+    """`cpu`, `cuda`, `cuda:N`, or None for CUDA when present; refuse a device this machine does not have.
+    CUDA comes back indexed (`cuda` is the current GPU), as torch.cuda.set_device and device comparisons need."""
     if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -24,6 +25,8 @@ def resolve_device(name: str | None = None) -> torch.device:
             raise ConfigError(f"device {name!r} was asked for, but this machine has no CUDA GPU; use cpu")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(f"device {name!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
     elif device.type != "cpu":
         raise ConfigError(f"device {name!r} is not supported; expected cpu, cuda or cuda:N")
     return device

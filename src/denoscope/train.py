@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from . import rng
-from .checkpoint import config_text, load_training_state, save_training_state, save_weights
+from .checkpoint import config_text, load_training_state, save_tensors, training_state, weight_tensors
 from .config import ModelConfig, RunOptions, TrainConfig, changed_fields, from_dict, to_dict
 from .data import ImageSet, TrainingSet, Transform, open_source, split_indices, stack_images
 from .data.memory import DeviceBatches, decode_all
@@ -84,6 +85,11 @@ class Schedule:
         perm = torch.randperm(self.n_train, generator=torch.Generator().manual_seed(derived_seed(self.seed, epoch)))
         return perm.repeat(math.ceil(self.batch_size / self.n_train))
 
+    @functools.lru_cache(maxsize=2)
+    def device_order(self, epoch: int, device: torch.device) -> torch.Tensor:
+        """The epoch's order copied to `device` once, so that steps gather their images there without a host copy."""
+        return self.order(epoch).to(device)
+
     def batch(self, step: int, rank: int = 0, world: int = 1) -> list[tuple[int, int, int]]:
         """(epoch, image position, occurrence in the epoch) of this rank's share of the global batch at `step`."""
         epoch, k = divmod(step, self.steps_per_epoch)
@@ -106,9 +112,12 @@ class StepSampler(torch.utils.data.Sampler):
 
 
 def batch_items(schedule: Schedule, step: int, rank: int, world: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions of this rank's images at `step`, and their keys (seed, epoch, image, occurrence)."""
-    items = torch.tensor(schedule.batch(step, rank, world), dtype=torch.int64, device=device)
-    return items[:, 1], rng.key(schedule.seed, items[:, 0], items[:, 1], items[:, 2])
+    """Positions of this rank's images at `step`, and their keys (seed, epoch, image, occurrence): `Schedule.batch`
+    computed on the device, so no step waits for a host-to-device copy."""
+    epoch, k = divmod(step, schedule.steps_per_epoch)
+    slots = torch.arange(k * schedule.batch_size, (k + 1) * schedule.batch_size, device=device)[rank::world]
+    positions = schedule.device_order(epoch, torch.device(device))[slots]
+    return positions, rng.key(schedule.seed, epoch, positions, slots // schedule.n_train)
 
 
 def in_memory(options: RunOptions, device: torch.device, transform: Transform) -> bool:
@@ -224,7 +233,63 @@ def load_data(config: TrainConfig) -> tuple[ImageSet, TrainingSet, torch.Tensor]
 
 
 def all_finite(model: torch.nn.Module) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in [*model.parameters(), *model.buffers()] if t.is_floating_point())
+    """One host sync for the whole network, not one per tensor."""
+    return bool(torch.stack([torch.isfinite(t).all() for t in [*model.parameters(), *model.buffers()] if t.is_floating_point()]).all())
+
+
+def on_cuda_by_default(choice: bool | None, device: torch.device) -> bool:
+    return choice if choice is not None else device.type == "cuda"
+
+
+def adam(model: torch.nn.Module, lr: float, fused: bool) -> torch.optim.Adam:
+    """Adam as the paper; fused (one kernel for every parameter) where asked."""
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=fused or None)
+
+
+def use_fused(optimizer: torch.optim.Adam, fused: bool) -> None:
+    """After a resume: this run's fused choice, not the checkpoint's (fused Adam counts its steps on the device)."""
+    for group in optimizer.param_groups:
+        group["fused"] = fused or None
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            if "step" in state:
+                state["step"] = state["step"].to(p.device, torch.float32) if fused else state["step"].cpu()
+
+
+def compiled_loss(options: RunOptions, device: torch.device):
+    """denoising_loss, compiled as one graph (keyed noise, network, MSE) where asked, by default on CUDA;
+    `compile_mode` reduce-overhead also captures it in CUDA graphs."""
+    if not on_cuda_by_default(options.compile, device):
+        return denoising_loss
+    return torch.compile(denoising_loss, mode=None if options.compile_mode == "default" else options.compile_mode)
+
+
+class BackgroundWriter:
+    """Checkpoint files written by a thread from CPU copies, so the steps go on while the disk works; one write at a
+    time, and a failed write is raised at the next submit or at close."""
+
+    def __init__(self):
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def _run(self, write) -> None:
+        try:
+            write()
+        except BaseException as e:  # noqa: BLE001 - handed to the training thread
+            self.error = e
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def submit(self, write) -> None:
+        self.wait()
+        self.thread = threading.Thread(target=self._run, args=(write,), daemon=False)
+        self.thread.start()
 
 
 def train(
@@ -259,8 +324,10 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
         torch.manual_seed(config.seed)
         model = BlindUNet(model_config).to(device).to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if config.ema else None
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    fused = on_cuda_by_default(options.fused_adam, device)
+    optimizer = adam(model, config.lr, fused)
     step = load_training_state(run / STATE, model, optimizer, ema) if resuming else 0
+    use_fused(optimizer, fused)
     schedule = Schedule(len(trainset), config.batch_size, config.seed)
     total = options.steps if options.steps is not None else options.epochs * schedule.steps_per_epoch
     if step >= total:
@@ -271,9 +338,11 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
         write_config(run, model_config, config)
         truncate_metrics(run / METRICS, step)
     net = DistributedDataParallel(model) if world > 1 else model
-    if options.compile:
-        net = torch.compile(net)
+    loss_of = compiled_loss(options, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions once
     heldout = heldout.to(device)
+    writer = BackgroundWriter()
     log = open(run / METRICS, "a") if rank == 0 else None
     bar = Progress(
         TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
@@ -284,6 +353,7 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
     last_good = step if resuming else 0
     loss_sum, loss_count = torch.zeros((), device=device), 0
     seen, tick = 0, time.perf_counter()
+    first_step = step
 
     def diverged(what: str) -> TrainingDiverged:
         kept = f"the last good checkpoint (step {last_good}) is kept in {run / STATE}" if last_good else "no checkpoint was written"
@@ -299,7 +369,18 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
                     group["lr"] = learning_rate(config, epoch)
                 x = x.contiguous(memory_format=torch.channels_last)
                 with autocast(device, options.amp):
-                    loss = denoising_loss(net, x, keys, config)
+                    try:
+                        loss = loss_of(net, x, keys, config)
+                    except Exception as e:  # noqa: BLE001 - compilation happens in the first call
+                        if loss_of is denoising_loss or options.compile or step != first_step:
+                            raise
+                        loss_of = denoising_loss
+                        note = f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); training eagerly"
+                        if log:
+                            log.write(json.dumps({"step": step, "compile_error": note}) + "\n")
+                        if progress and rank == 0:
+                            bar.console.print(f"[yellow]note:[/] {note} (--compile shows the error, --no-compile skips the try)")
+                        loss = loss_of(net, x, keys, config)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -309,6 +390,14 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
                 seen += x.shape[0] * world
                 loss_sum += loss.detach()
                 loss_count += 1
+                if step == first_step + 1 and loss_of is not denoising_loss:
+                    loss.detach().item()  # waits for the first step, compilation included
+                    compile_seconds = time.perf_counter() - tick
+                    if log:
+                        log.write(json.dumps({"step": step, "compile_seconds": round(compile_seconds, 2)}) + "\n")
+                    if progress and rank == 0:
+                        bar.console.print(f"compiled the training step in {compile_seconds:.1f} s (its first run included)")
+                    seen, tick = 0, time.perf_counter()  # the logged rate leaves compilation out
                 log_now = step % options.log_every == 0 or step == total
                 save_now = step % options.checkpoint_every == 0 or step == total
                 if log_now or save_now:
@@ -333,13 +422,16 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
                         bar.console.print(f"step {step} held-out PSNR: " + ", ".join(
                             f"σ={s} {p:.2f} dB (noisy {scores['psnr_input'][s]:.2f})" for s, p in scores["psnr"].items()))
                 if rank == 0 and save_now:
-                    save_training_state(run / STATE, model, optimizer, step, ema)
-                    save_weights(run / WEIGHTS, ema or model, step=step)
+                    state, weights = training_state(model, optimizer, step, ema), weight_tensors(ema or model, step=step)
+                    writer.submit(lambda state=state, weights=weights: (save_tensors(run / STATE, *state), save_tensors(run / WEIGHTS, *weights)))
                     last_good = step
                 bar.update(task, completed=step)
     finally:
-        if log:
-            log.close()
+        try:
+            writer.wait()
+        finally:
+            if log:
+                log.close()
     if world > 1:
         dist.barrier()
     return run / WEIGHTS
@@ -353,11 +445,12 @@ def ema_decay(decay: float, step: int) -> float:
 
 @torch.no_grad()
 def update_ema(ema: BlindUNet, model: BlindUNet, decay: float) -> None:
-    """ema ← decay·ema + (1 − decay)·model for parameters; buffers (running stds) copied."""
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p, 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
+    """ema ← decay·ema + (1 − decay)·model for parameters, as one foreach lerp (a few kernels, not one per tensor);
+    buffers (running stds) copied."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+    buffers = [(e, b) for e, b in zip(ema.buffers(), model.buffers())]
+    if buffers:
+        torch._foreach_copy_(*map(list, zip(*buffers)))
 
 
 def reduce_mean(value: torch.Tensor, world: int) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 
 from ..errors import ConfigError
@@ -19,14 +18,27 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 def cosine_neighbours(x: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """For each query row, the k other rows of highest cos(x_q, x_i), best first: (indices Q×k, cosines Q×k).
 
-    Exact search (faiss inner product on unit rows); the query itself is left out, one extra hit is asked for.
+    Exact search (inner products of unit rows); the query itself is left out, one extra hit is asked for.
     """
     unit = unit_rows(x)
-    index = faiss.IndexFlatIP(unit.shape[1])
-    index.add(unit)
-    cosines, ids = index.search(unit[queries], k + 1)
+    cosines, ids = inner_product_search(unit, unit[queries], k + 1)
     keep = np.argsort(ids == queries[:, None], axis=1, kind="stable")[:, :k]  # others first, order kept
     return np.take_along_axis(ids, keep, 1).astype(np.int64), np.take_along_axis(cosines, keep, 1).astype(np.float64)
+
+
+def inner_product_search(unit: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cosines, ids) of each query's k largest inner products with the unit rows, exactly: faiss where installed,
+    else scikit-learn's brute-force cosine search (all-zero rows have cosine 0 in both)."""
+    try:
+        import faiss
+    except ImportError:
+        from sklearn.neighbors import NearestNeighbors
+
+        distances, ids = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="cosine").fit(unit).kneighbors(queries)
+        return 1 - distances, ids
+    index = faiss.IndexFlatIP(unit.shape[1])
+    index.add(unit)
+    return index.search(queries, k)
 
 
 def label_agreement(labels: np.ndarray, queries: np.ndarray, found: np.ndarray) -> float:

@@ -120,8 +120,7 @@ class DeviceBatches:
             rows = self.resident[positions.to(self.device, torch.int64)]
         else:
             rows = torch.from_numpy(self.host[positions.cpu().numpy()])
-            if self.device.type == "cuda":
-                rows = rows.pin_memory().to(self.device, non_blocking=True)
+            rows = (rows.pin_memory() if self.device.type == "cuda" else rows).to(self.device, non_blocking=True)
         x = rows.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format).div_(255)
         if flip:
             flipped = rng.uniform(keys.to(self.device), stream="uniform") < 0.5

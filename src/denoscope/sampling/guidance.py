@@ -101,7 +101,7 @@ class PhiMatching:
 
     def __call__(self, y: torch.Tensor, sigma: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         rows = ids if self.rows is None else self.rows.to(ids.device)[ids]
-        phi_target = self.target(sigma, rows).to(y.dtype)
+        phi_target = self.target(sigma, rows).to(y)
         y = y.detach().clone()
         first = torch.zeros(len(y), dtype=y.dtype, device=y.device)
         last = first.clone()

@@ -1,0 +1,85 @@
+"""benchmarks/gpu.sh, in its --cpu form, and the optional packages a GPU machine's own Python may lack."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomllib
+
+from denoscope.analysis.neighbours import cosine_neighbours
+from denoscope.checkpoint import config_text, flat_toml
+from denoscope.config import PRESETS, TrainConfig, to_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("config", [*PRESETS.values(), TrainConfig(data='a "b"\\c é', ema=0.999, eval_sigmas=(0.05, 1e-5)),
+                                    TrainConfig(data="x", image_size=32, flip=False)])
+def test_configs_are_written_the_same_without_tomli_w(config):
+    tomli_w = pytest.importorskip("tomli_w")
+    text = flat_toml(to_dict(config))
+    assert text == tomli_w.dumps(to_dict(config))
+    assert tomllib.loads(text) == tomllib.loads(config_text(config))
+
+
+def test_neighbours_are_the_same_without_faiss(monkeypatch):
+    pytest.importorskip("faiss")
+    x = np.random.default_rng(0).normal(size=(200, 12))
+    x[7] = 0
+    queries = np.array([0, 7, 50, 199])
+    with_faiss = cosine_neighbours(x, queries, 5)
+    monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss now raises ImportError
+    without = cosine_neighbours(x, queries, 5)
+    np.testing.assert_array_equal(without[0][[0, 2, 3]], with_faiss[0][[0, 2, 3]])  # row 7's cosines all tie at 0
+    np.testing.assert_allclose(without[1], with_faiss[1], atol=1e-6)
+
+
+def smoke_module():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import smoke
+    finally:
+        sys.path.pop(0)
+    return smoke
+
+
+@pytest.mark.parametrize("tiny", [True, False])
+def test_the_smoke_run_asks_every_command_only_for_options_it_has(tiny, tmp_path):
+    import typer.main
+
+    from denoscope.cli import app
+
+    group = typer.main.get_command(app)
+    listed = smoke_module().commands(tmp_path, "synthetic:shapes", "cuda", tiny)
+    assert {name for name, _ in listed} == set(group.commands) - {"demo"}
+    for name, args in listed:
+        command = group.commands[args[0]]
+        known = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+        assert not {a for a in args if a.startswith("--")} - known, name
+
+
+def test_gpu_sh_is_valid_bash_and_says_how_to_run_it():
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks/gpu.sh")]).returncode == 0
+    usage = subprocess.run(["bash", str(ROOT / "benchmarks/gpu.sh"), "--help"], capture_output=True, text=True).stdout
+    assert "PYTHONPATH=src bash benchmarks/gpu.sh" in usage and "--cpu" in usage
+
+
+@pytest.mark.slow
+def test_the_cpu_form_of_gpu_sh_runs_every_command_and_writes_its_tables(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(["bash", str(ROOT / "benchmarks/gpu.sh"), "--cpu"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = json.loads((tmp_path / "smoke.json").read_text())
+    assert [r["command"] for r in rows] == ["train", "denoise", "represent", "analyse", "sample", "inverse", "reconstruct",
+                                            "distance", "report"]
+    assert all(r["exit_code"] == 0 and r["wall_s"] > 0 for r in rows)
+    assert json.loads((tmp_path / "environment.json").read_text())["missing_required"] == []
+    table = (tmp_path / "throughput/throughput.md").read_text()
+    assert all(f"### {kind}" in table for kind in ("training", "extraction", "sampling"))
+    kinds = [json.loads(line)["kind"] for line in (tmp_path / "throughput/throughput.jsonl").read_text().splitlines()]
+    assert kinds.count("training") == 4 and "extraction" in kinds and "sampling" in kinds
+    assert (tmp_path / "summary.md").read_text() in done.stdout
