@@ -68,7 +68,6 @@ def test_gpu_sh_is_valid_bash_and_says_how_to_run_it():
     assert "PYTHONPATH=src bash benchmarks/gpu.sh" in usage and "--cpu" in usage
 
 
-@pytest.mark.slow
 def test_the_cpu_form_of_gpu_sh_runs_every_command_and_writes_its_tables(tmp_path):
     env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(["bash", str(ROOT / "benchmarks/gpu.sh"), "--cpu"], env=env, capture_output=True, text=True, timeout=600)

@@ -229,5 +229,5 @@ def test_a_checkpoint_written_before_the_norm_registry_loads_with_what_it_was_tr
     model = load_network("tests/data/pre-norm-registry-tiny.safetensors").eval()
     assert (model.config.norm, model.config.bias, model.config.skip) == ("batch", False, True)
     expected = load_file("tests/data/pre-norm-registry-tiny.expected.safetensors")
-    with torch.no_grad():
-        assert torch.equal(model(expected["y"]), expected["d"])
+    with torch.no_grad():  # to float32 rounding: conv kernels differ between CPUs (AVX2 vs AVX-512) in the last bit
+        torch.testing.assert_close(model(expected["y"]), expected["d"], rtol=0, atol=1e-6)
