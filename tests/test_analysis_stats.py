@@ -56,7 +56,9 @@ def test_a_direction_rotating_with_sigma_gives_the_known_cosines():
     assert metrics["sigma_ref"] == 0.5
     assert np.allclose(arrays["cosine/enc3"], np.cos(theta - theta[3]))
     assert np.isnan(arrays["cosine/mid"][0]) and np.allclose(arrays["cosine/mid"][1:], 1.0)
-    assert metrics["stability"]["enc3"] == pytest.approx(np.cos(theta[1:] - theta[3]).mean())
+    kept = [1, 2, 4, 5]  # σ₂ ≥ 0.1, σ₁ = 0.5 itself left out
+    assert metrics["sigma_levels"] == SIGMAS[kept].tolist()
+    assert metrics["stability"]["enc3"] == pytest.approx(np.cos(theta[kept] - theta[3]).mean())
     assert metrics["most_stable_block"] == "mid"
     assert cosine(np.array([1.0, 0.0]), np.array([1.0, 1.0])) == pytest.approx(np.sqrt(0.5))
 
@@ -161,15 +163,3 @@ def test_bad_arguments_raise_config_error():
         channel_statistics(np.ones((5, 4)), np.ones((5, 3, 2, 2)))
     with pytest.raises(ConfigError, match="variance"):
         channel_statistics(np.random.default_rng(0).random((5, 4)), np.ones((5, 4, 2, 2)), variance=0.0)
-
-
-def test_findings_need_a_rival_block_before_calling_mid_the_most_stable():
-    from denoscope.analysis.run import findings
-
-    def metrics(stability: dict) -> dict:
-        return {"sparsity": {"pr_median": {"mid": 0.2}}, "stability": {"stability": stability},
-                "selectivity": {"bimodal": True, "selectivity_bimodality": 0.9}, "clusters": {"k": {}}}
-
-    assert "middle_block_most_stable" not in findings(metrics({"mid": 1.0}))
-    assert findings(metrics({"enc1": 0.9, "mid": 0.99}))["middle_block_most_stable"]["holds"]
-    assert not findings(metrics({"enc1": 0.999, "mid": 0.99, "mid.in": 1.0}))["middle_block_most_stable"]["holds"]
