@@ -24,6 +24,14 @@ def test_participation_ratio_of_known_vectors():
     assert np.isnan(participation_ratio(np.zeros(d)))
 
 
+def test_participation_ratio_takes_the_l1_norm_of_signed_vectors():
+    # block inputs may be negative (before a ReLU, or the image itself): ‖v‖₁ sums |v|, not v
+    assert participation_ratio(np.array([1.0, -1.0, 0.0, 0.0])) == pytest.approx(0.5)
+    assert participation_ratio(np.array([2.0, -1.0, -1.0])) == pytest.approx(16 / (3 * 6))
+    v = np.random.default_rng(5).standard_normal((3, 9))
+    assert np.allclose(participation_ratio(v), participation_ratio(np.abs(v)))
+
+
 def test_sparsity_reads_each_block_at_the_nearest_sigma():
     n, c = 10, 8
     dense = np.ones((n, SIGMAS.size, c))

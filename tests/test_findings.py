@@ -161,13 +161,13 @@ def neighbours_metrics(phi_spread: float, pixel_spread: float) -> dict:
 
 
 def test_neighbours_finding_compares_phi_with_pixels_and_chance():
-    f = neighbours_finding(neighbours_metrics(4.0, 0.0))
+    m = neighbours_metrics(4.0, 0.0)
+    f = neighbours_finding(m)
     assert (f["verdict"], f["n"]) == (HOLDS, 3) and f["stricter"]["verdict"] == HOLDS
-    every = neighbours_metrics(4.0, 0.0)["neighbours"]["every_image"]
+    every = m["neighbours"]["every_image"]
     assert every["chance"] == pytest.approx(59 / 239)
     assert f"φ {every['label_agreement']:.3f} vs pixels {every['pixel_label_agreement']:.3f}" in f["ours"]
     assert neighbours_finding(neighbours_metrics(0.0, 4.0))["verdict"] == FAILS
-    m = neighbours_metrics(4.0, 0.0)
     m["probes"]["linear_probe_accuracy"] = m["probes"]["pixel_linear_probe_accuracy"] - 0.1  # pixels win one probe
     assert (neighbours_finding(m)["verdict"], neighbours_finding(m)["k"]) == (PARTLY, 2)
 
