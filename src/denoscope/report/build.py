@@ -32,7 +32,7 @@ FINDINGS_STYLE = (".partly { display: inline-block; padding: 0 8px; border-radiu
 
 @dataclass(frozen=True)
 class Figure:
-    src: str  # relative to the report folder
+    src: str | None  # relative to the report folder; None: a finding whose figure was not drawn
     title: str
     caption: str
     finding: bool | None = None  # a check of ours that is not one of the paper's findings (None: none)
@@ -149,11 +149,11 @@ def analysis_section(stage: Stage, out: Path) -> Section:
     figures = []
     for name, title, drawn, key in ANALYSES:
         src = copy_figure(stage, f"figures/{name}.png", out, "analysis")
-        if src is None:
-            continue
         record = m.get("findings", {}).get(key) if key else None
+        if src is None and record is None:
+            continue
         text = record_caption(record) if record else analysis_numbers(name, m)
-        figures.append(Figure(src, title, f"{drawn} {text}", record=record))
+        figures.append(Figure(src, title, f"{'(Not drawn.) ' if src is None else drawn} {text}", record=record))
     intro = (f"{m.get('images')} images of {html.escape(str(m.get('source')))}; φ at σ = {fmt(m.get('sigma'), 3)}, from "
              f"<code>{html.escape(str(m.get('rep')))}</code>.")
     return Section("analysis", "The representation φ", intro, tuple(figures))
@@ -236,6 +236,10 @@ def glance(figures: list[tuple[str, Figure]]) -> str:
     return table + (f'<table class="numbers">{others}</table>' if others else "")
 
 
+def image(f: Figure) -> str:
+    return "" if f.src is None else f'<img src="{f.src}" alt="{html.escape(f.title)}">'
+
+
 def render(title: str, sections: list[Section], missing: list[str], explorer: bool) -> str:
     """The page: a verdict per finding at the top, then each section's figures with their captions, then what is missing."""
     figures = [(f"{s.anchor}-{i}", f) for s in sections for i, f in enumerate(s.figures)]
@@ -244,7 +248,7 @@ def render(title: str, sections: list[Section], missing: list[str], explorer: bo
     verdicts = glance(figures)
     body = [f'<section id="glance"><h2>At a glance</h2>{verdicts}</section>'] if verdicts else []
     for s in sections:
-        figs = "".join(f'<figure id="{anchor}"><img src="{f.src}" alt="{html.escape(f.title)}"><figcaption><b>{f.title}.</b> {badge(f)} '
+        figs = "".join(f'<figure id="{anchor}">{image(f)}<figcaption><b>{f.title}.</b> {badge(f)} '
                        f"{f.caption}</figcaption></figure>" for anchor, f in figures if anchor.rsplit("-", 1)[0] == s.anchor)
         body.append(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2><p>{s.intro}</p>{figs}</section>')
     items = "".join(f"<li>{html.escape(x)}</li>" for x in missing) or "<li>nothing: every stage was given</li>"
