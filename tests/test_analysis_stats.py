@@ -71,6 +71,16 @@ def test_a_direction_rotating_with_sigma_gives_the_known_cosines():
     assert cosine(np.array([1.0, 0.0]), np.array([1.0, 1.0])) == pytest.approx(np.sqrt(0.5))
 
 
+def test_a_channel_as_large_on_every_image_has_a_raw_cosine_near_one_and_its_correlation_tells():
+    rng = np.random.default_rng(3)
+    n = 200
+    steady = 10 + rng.standard_normal((n, SIGMAS.size))  # about 10 on every image, the rest redrawn at each σ
+    tracking = np.abs(rng.standard_normal((n, 1))) * np.ones((1, SIGMAS.size)) + 0.1 * rng.random((n, SIGMAS.size))
+    _, arrays = stability({"mid": np.stack([steady, tracking], axis=-1)}, SIGMAS, 0.5)
+    assert arrays["channel_cosine/mid"][0] > 0.98 and abs(arrays["channel_correlation/mid"][0]) < 0.2
+    assert arrays["channel_correlation/mid"][1] > 0.95
+
+
 def channels_with_pr(n: int, prs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """An n×C φ whose channel i is equal non-zero on round(prs[i]·n) random images: PR = that count / n."""
     phi = np.zeros((n, prs.size))

@@ -137,10 +137,15 @@ def test_channels_finding_reads_each_property_against_selectivity():
         values = [s * pr + noise() for s in signs]
         return {"channels": {k: correlation(v, pr) for k, v in zip(("kurtosis_vs_selectivity", "spatial_sparsity_vs_selectivity",
                                                                     "components_vs_selectivity"), values)},
-                "stability": {"channel_stability_vs_selectivity": correlation(values[3], pr)}}
+                "stability": {"channel_stability_vs_selectivity": correlation(values[3], pr),
+                              "channel_correlation_vs_selectivity": correlation(values[3] if signs[3] else -pr + noise(), pr)}}
 
     assert channels_finding(metrics((-1, 1, 1, 1)))["verdict"] == HOLDS
     assert channels_finding(metrics((-1, 1, 1, 1)))["stricter"]["verdict"] == HOLDS
+    raw_only = metrics((-1, 1, 1, 0))  # stability's raw cosine rises with PR only through the common channels' size
+    raw_only["stability"]["channel_stability_vs_selectivity"] = correlation(pr + noise(), pr)
+    f = channels_finding(raw_only)
+    assert f["verdict"] == HOLDS and (f["stricter"]["verdict"], f["stricter"]["k"]) == (PARTLY, 3)
     assert channels_finding(metrics((1, -1, -1, -1)))["verdict"] == FAILS
     mixed = channels_finding(metrics((-1, 1, -1, -1)))
     assert (mixed["verdict"], mixed["k"], mixed["n"]) == (PARTLY, 2, 4)

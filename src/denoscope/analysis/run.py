@@ -65,8 +65,8 @@ def _analyse(rep: Representation, out: Path, images: ImageSet | None, sigma: flo
     metrics["stability"], arrays["stability"] = stability(means, rep.sigmas, sigma)
     metrics["selectivity"], arrays["selectivity"] = selectivity(phi)
     if "mid" in means:
-        metrics["stability"]["channel_stability_vs_selectivity"] = correlation(
-            arrays["stability"]["channel_cosine/mid"], arrays["selectivity"]["channel_pr"])
+        for key, name in (("channel_stability_vs_selectivity", "cosine"), ("channel_correlation_vs_selectivity", "correlation")):
+            metrics["stability"][key] = correlation(arrays["stability"][f"channel_{name}/mid"], arrays["selectivity"]["channel_pr"])
     update(advance=1, status="channels")
     maps = rep.maps()
     if maps is not None:

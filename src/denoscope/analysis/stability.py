@@ -43,7 +43,11 @@ def centred(a: np.ndarray) -> np.ndarray:
 
 
 def channel_stability(a: np.ndarray, ref: int, levels: np.ndarray) -> np.ndarray:
-    """Per channel, the cosine over images of its values at σ₁ and at σ₂, averaged over the compared σ₂ (C; NaN if dead)."""
+    """Per channel, the cosine over images of its values at σ₁ and at σ₂, averaged over the compared σ₂ (C; NaN if dead).
+
+    Given centred(a), this is the correlation over images: a channel that is about as large on every image has a raw
+    cosine near 1 whatever the noise does to it, and only its correlation says whether it tells the same images apart.
+    """
     c = cosine(a, a[:, ref : ref + 1, :], axis=0)  # S×C
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a channel zero at every σ is documented to give NaN
@@ -74,6 +78,7 @@ def stability(
         cosine/<block>, centred/<block>, other_image/<block>: image-averaged cosines at each σ2 (S).
         cosine_std/<block>: the raw cosine's standard deviation over images (S).
         channel_cosine/<block>: per channel, the cosine over images of its values at σ1 and σ2, averaged over the σ2 (C).
+        channel_correlation/<block>: the same with each σ's channel mean over images subtracted (a correlation).
     """
     means, sigmas = checked_means(means, sigmas)
     if not sigma_low <= sigma_high:
@@ -90,6 +95,7 @@ def stability(
         arrays[f"centred/{name}"] = image_average(cosine(centred(a), centred(a)[:, ref : ref + 1, :]))[0]
         arrays[f"other_image/{name}"] = image_average(cosine(np.roll(a, 1, axis=0), at_ref))[0]
         arrays[f"channel_cosine/{name}"] = channel_stability(a, ref, levels)
+        arrays[f"channel_correlation/{name}"] = channel_stability(centred(a), ref, levels)
         for key, prefix in (("stability", "cosine"), ("centred_stability", "centred"), ("other_image_cosine", "other_image")):
             metrics[key][name] = level_average(arrays[f"{prefix}/{name}"], levels)
     scored = {k: v for k, v in metrics["stability"].items() if np.isfinite(v)}
