@@ -159,28 +159,29 @@ def selectivity_finding(m: dict) -> dict:
 
 
 CHANNEL_CLAIMS = (
-    # (where the correlation is saved, its key, the claim, the sign of ρ with channel PR that bears it out, and the key of
+    # (where the correlation is saved, its key, the property, the claim, the sign of ρ with channel PR that bears it out, and the key of
     # the stricter check's correlation: the same one, or for stability the correlation over images instead of the cosine,
     # since a channel about as large on every image keeps a raw cosine near 1 whatever the noise does)
-    ("channels", "kurtosis_vs_selectivity", "specialised channels heavier-tailed (excess kurtosis falls with PR)", -1, None),
-    ("channels", "spatial_sparsity_vs_selectivity", "specialised channels spatially sparser (spatial PR rises with PR)", 1, None),
-    ("channels", "components_vs_selectivity", "specialised channels in fewer PCA directions (components rise with PR)", 1, None),
-    ("stability", "channel_stability_vs_selectivity", "common channels the most stable over σ (stability rises with PR)", 1,
+    ("channels", "kurtosis_vs_selectivity", "kurtosis", "specialised channels heavier-tailed (excess kurtosis falls with PR)", -1, None),
+    ("channels", "spatial_sparsity_vs_selectivity", "spatial PR", "specialised channels spatially sparser (spatial PR rises with PR)", 1, None),
+    ("channels", "components_vs_selectivity", "PCA components", "specialised channels in fewer PCA directions (components rise with PR)", 1, None),
+    ("stability", "channel_stability_vs_selectivity", "stability over σ", "common channels the most stable over σ (stability rises with PR)", 1,
      "channel_correlation_vs_selectivity"),
 )
 
 
 def channels_finding(m: dict) -> dict | None:
     """Fig. 13: what selectivity predicts — heavy tails, spatial sparsity, few PCA directions, stability over σ."""
-    found = [(m[where][key], m[where].get(strict or key), claim, sign, strict)
-             for where, key, claim, sign, strict in CHANNEL_CLAIMS if key in m.get(where, {})]
+    found = [(m[where][key], m[where].get(strict or key), name, claim, sign, strict)
+             for where, key, name, claim, sign, strict in CHANNEL_CLAIMS if key in m.get(where, {})]
     if not found:
         return None
-    parts = [part(claim, f"ρ = {f3(c['spearman'])} over {c['channels']} channels", sign * c["spearman"] > 0) for c, _, claim, sign, _ in found]
+    parts = [part(claim, f"{name} ρ = {f3(c['spearman'])} ({c['channels']} channels)", sign * c["spearman"] > 0)
+             for c, _, name, claim, sign, _ in found]
     strict = [part(claim + (" (correlation over images)" if other else ""),
-                   f"{'correlation: ρ = ' + f3(s['spearman']) + ', ' if other else ''}p = {s['spearman_p']:.2g}",
+                   f"{name}{' by correlation: ρ = ' + f3(s['spearman']) + ',' if other else ''} p = {s['spearman_p']:.2g}",
                    sign * s["spearman"] > 0 and s["spearman_p"] < STRICT_P)
-              for _, s, claim, sign, other in found if s is not None]
+              for _, s, name, claim, sign, other in found if s is not None]
     return finding(
         "Fig. 13 (§2.4)",
         "“The marginal distribution of ϕ values in specialized channels is heavy-tailed, but common channels are closer to "
