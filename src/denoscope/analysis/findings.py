@@ -12,7 +12,6 @@ from .clusters import SEPARATED_STD
 from .selectivity import SARLE_THRESHOLD
 
 HOLDS, PARTLY, FAILS, TOO_FEW = "holds", "partly", "does not hold", "too few images to tell"
-VERDICTS = (HOLDS, PARTLY, FAILS, TOO_FEW)
 MID_PR_RANGE = (0.2, 0.3)  # §2.5: "dimensionality lies approximately in the range [0.2d, 0.3d] (from Figure 1)"
 MOST_IMAGES = 0.75  # stricter fig. 1: a "substantial"/"stark" change moves at least this fraction of the images
 STRICT_P = 0.01  # stricter fig. 13 and eq. 3: a rank correlation must also be significant at this level
