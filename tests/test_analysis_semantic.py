@@ -48,8 +48,8 @@ def test_separation_matches_a_hand_computation_on_the_joining_line():
     assert arrays["separation"][0, 1] == pytest.approx(expected) == arrays["separation"][1, 0]
     assert arrays["distance"][0, 1] == pytest.approx(11)
     assert arrays["spread"][0, 1] == pytest.approx(math.sqrt(1.25))
-    assert metrics == {"n_groups": 2, "n_pairs": 1, "n_adjacent_pairs": 1, "pairs_separated": 1.0,
-                       "adjacent_pairs_separated": 1.0, "median_separation": pytest.approx(expected)}
+    assert metrics == {"n_groups": 2, "n_pairs": 1, "n_adjacent_pairs": 1, "n_random_pairs": 1, "pairs_separated": 1.0,
+                       "random_pairs_separated": 1.0, "adjacent_pairs_separated": 1.0, "median_separation": pytest.approx(expected)}
 
 
 def test_adjacent_pairs_join_each_group_to_its_nearest_centroid():
@@ -104,9 +104,10 @@ def test_clusters_reports_every_key_json_ready_and_samples_nearest_first():
     metrics, arrays = clusters(x, labels, ks=(3, 5), seed=0, tsne_clusters=2, tsne_points=6, samples_per_cluster=4)
     json.dumps(metrics)
     assert set(metrics["k"]) == {"3", "5"}
-    assert set(metrics["k"]["3"]) == {"n_clusters", "cluster_pairs_separated", "adjacent_cluster_pairs_separated",
-                                      "median_separation", "null_cluster_pairs_separated", "null_median_separation",
-                                      "nmi", "ari", "purity"}
+    base = {"n_clusters", "smallest_cluster", "cluster_pairs_separated", "random_cluster_pairs_separated", "n_random_pairs",
+            "adjacent_cluster_pairs_separated", "median_separation"}
+    assert set(metrics["k"]["3"]) == base | {"null_cluster_pairs_separated", "null_random_cluster_pairs_separated",
+                                             "null_adjacent_cluster_pairs_separated", "null_median_separation", "nmi", "ari", "purity"}
     # planted clusters stand much further apart than K-means cells of the structureless null
     assert metrics["k"]["3"]["median_separation"] > 3 * metrics["k"]["3"]["null_median_separation"]
     assert arrays["k3/null_separation"].shape == (3, 3)
@@ -123,8 +124,7 @@ def test_clusters_reports_every_key_json_ready_and_samples_nearest_first():
         assert d[0] == pytest.approx(np.linalg.norm(x[members] - centroids[c], axis=1).min())
     unlabelled, _ = clusters(x, None, ks=(3,), tsne_clusters=0, null=False)
     assert set(unlabelled) == {"n_images", "k"}
-    assert set(unlabelled["k"]["3"]) == {"n_clusters", "cluster_pairs_separated", "adjacent_cluster_pairs_separated",
-                                         "median_separation"}
+    assert set(unlabelled["k"]["3"]) == base
 
 
 def test_probes_read_separable_classes_and_only_chance_from_random_labels():

@@ -24,6 +24,14 @@ def test_participation_ratio_of_known_vectors():
     assert np.isnan(participation_ratio(np.zeros(d)))
 
 
+def test_participation_ratio_takes_the_l1_norm_of_signed_vectors():
+    # block inputs may be negative (before a ReLU, or the image itself): ‖v‖₁ sums |v|, not v
+    assert participation_ratio(np.array([1.0, -1.0, 0.0, 0.0])) == pytest.approx(0.5)
+    assert participation_ratio(np.array([2.0, -1.0, -1.0])) == pytest.approx(16 / (3 * 6))
+    v = np.random.default_rng(5).standard_normal((3, 9))
+    assert np.allclose(participation_ratio(v), participation_ratio(np.abs(v)))
+
+
 def test_sparsity_reads_each_block_at_the_nearest_sigma():
     n, c = 10, 8
     dense = np.ones((n, SIGMAS.size, c))
@@ -56,9 +64,21 @@ def test_a_direction_rotating_with_sigma_gives_the_known_cosines():
     assert metrics["sigma_ref"] == 0.5
     assert np.allclose(arrays["cosine/enc3"], np.cos(theta - theta[3]))
     assert np.isnan(arrays["cosine/mid"][0]) and np.allclose(arrays["cosine/mid"][1:], 1.0)
-    assert metrics["stability"]["enc3"] == pytest.approx(np.cos(theta[1:] - theta[3]).mean())
+    kept = [1, 2, 4, 5]  # σ₂ ≥ 0.1, σ₁ = 0.5 itself left out
+    assert metrics["sigma_levels"] == SIGMAS[kept].tolist()
+    assert metrics["stability"]["enc3"] == pytest.approx(np.cos(theta[kept] - theta[3]).mean())
     assert metrics["most_stable_block"] == "mid"
     assert cosine(np.array([1.0, 0.0]), np.array([1.0, 1.0])) == pytest.approx(np.sqrt(0.5))
+
+
+def test_a_channel_as_large_on_every_image_has_a_raw_cosine_near_one_and_its_correlation_tells():
+    rng = np.random.default_rng(3)
+    n = 200
+    steady = 10 + rng.standard_normal((n, SIGMAS.size))  # about 10 on every image, the rest redrawn at each σ
+    tracking = np.abs(rng.standard_normal((n, 1))) * np.ones((1, SIGMAS.size)) + 0.1 * rng.random((n, SIGMAS.size))
+    _, arrays = stability({"mid": np.stack([steady, tracking], axis=-1)}, SIGMAS, 0.5)
+    assert arrays["channel_cosine/mid"][0] > 0.98 and abs(arrays["channel_correlation/mid"][0]) < 0.2
+    assert arrays["channel_correlation/mid"][1] > 0.95
 
 
 def channels_with_pr(n: int, prs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -161,15 +181,3 @@ def test_bad_arguments_raise_config_error():
         channel_statistics(np.ones((5, 4)), np.ones((5, 3, 2, 2)))
     with pytest.raises(ConfigError, match="variance"):
         channel_statistics(np.random.default_rng(0).random((5, 4)), np.ones((5, 4, 2, 2)), variance=0.0)
-
-
-def test_findings_need_a_rival_block_before_calling_mid_the_most_stable():
-    from denoscope.analysis.run import findings
-
-    def metrics(stability: dict) -> dict:
-        return {"sparsity": {"pr_median": {"mid": 0.2}}, "stability": {"stability": stability},
-                "selectivity": {"bimodal": True, "selectivity_bimodality": 0.9}, "clusters": {"k": {}}}
-
-    assert "middle_block_most_stable" not in findings(metrics({"mid": 1.0}))
-    assert findings(metrics({"enc1": 0.9, "mid": 0.99}))["middle_block_most_stable"]["holds"]
-    assert not findings(metrics({"enc1": 0.999, "mid": 0.99, "mid.in": 1.0}))["middle_block_most_stable"]["holds"]

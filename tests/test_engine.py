@@ -46,6 +46,40 @@ def test_samples_of_the_exact_gaussian_denoiser_have_the_priors_mean_and_covaria
     assert len(set(out.steps.tolist())) > 1
 
 
+def test_one_step_injects_gamma_z_with_gamma_squared_the_closed_form():
+    # y ← y + h·d + γz with γ² = ((1 − βh)² − (1 − h)²)·σ̂²: with D(y) = 0, d = −y and y₂ − (1 − h)y₁ = γz exactly
+    from denoscope import rng
+
+    class Zero:
+        def residual(self, y):
+            return -y
+
+    h, beta, seed = 0.5, 0.5, 4
+    start = 2.0 * torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    seen = {}
+    config = DiffusionConfig(fixed_h=h, beta=beta, sigma_final=1e-9, max_steps=2, diverge=100.0)
+    reverse_diffusion(Zero(), start, seed, config, callback=lambda t, ids, y, sigma: seen.setdefault(t, (y.clone(), sigma.clone())))
+    (y1, sigma1), (y2, _) = seen[1], seen[2]
+    gamma = sigma1 * math.sqrt((1 - beta * h) ** 2 - (1 - h) ** 2)  # 0.559 σ̂ (β in place of βh would give 0)
+    z = rng.normal(rng.key(seed, torch.arange(2), 1), y1.shape[1:]).double()
+    torch.testing.assert_close(y2, (1 - h) * y1 + gamma.view(-1, 1, 1, 1) * z, rtol=1e-5, atol=1e-5)
+    injected = (y2 - (1 - h) * y1).flatten(1).var(dim=1)  # over 12 288 pixels: the variance γ² to within ±3 %
+    torch.testing.assert_close(injected, gamma**2, rtol=0.03, atol=0)
+
+
+def test_a_gaussian_denoisers_step_injects_the_expected_noise_variance():
+    # one step from the Gaussian prior's y: E‖y₂ − y₁ − h·d₁‖²/N = γ² = ((1 − βh)² − (1 − h)²)·σ̂₁², σ̂₁ ≠ 1
+    d = prior(side=6)
+    start = start_from(d.mean.reshape(d.shape), 500, seed=2, sigma=0.5)
+    seen = {}
+    config = DiffusionConfig(fixed_h=0.3, beta=0.2, sigma_final=1e-9, max_steps=2, diverge=100.0)
+    reverse_diffusion(d, start, 2, config, callback=lambda t, ids, y, sigma: seen.setdefault(t, (y.clone(), sigma.clone())))
+    (y1, sigma1), (y2, _) = seen[1], seen[2]
+    step = y2 - y1 - 0.3 * (d(y1) - y1)
+    expected = ((1 - 0.2 * 0.3) ** 2 - (1 - 0.3) ** 2) * sigma1.square().mean()
+    assert step.square().mean().item() == pytest.approx(expected.item(), rel=0.05)  # β for βh: −23 %
+
+
 def test_each_image_stops_on_its_own_and_a_sample_does_not_depend_on_its_batch():
     d = prior()
     start = start_from(d.mean.reshape(d.shape), 6, seed=3)

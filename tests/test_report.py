@@ -1,9 +1,11 @@
 """The report and the explorer's files: built from the quick demo's saved folders, read back against those folders."""
 
 import base64
+import html
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,9 +73,12 @@ def test_report_captions_carry_the_saved_numbers_and_list_what_is_missing(demo_o
     for sigma, v in denoise["sigma"].items():
         assert f"{v['psnr']:.2f} / {v['psnr_input']:.2f}" in page, sigma
     analysis = json.loads((out / "analysis/metrics.json").read_text())
+    glance = page[page.index('id="glance"') : page.index("</section>")]
     for name, f in analysis["findings"].items():
-        assert f["evidence"].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in page, name
-    assert page.count('class="holds"') + page.count('class="fails"') >= len(analysis["findings"])
+        for text in (f["statement"], f["ours"], f["stricter"]["ours"]):
+            assert html.escape(text) in glance and html.escape(text) in page.split("</section>", 1)[1], name  # table and caption
+    table = glance[: glance.index("</table>")]
+    assert table.count("<tr>") - 1 >= len(analysis["findings"]) + 1  # and fig. 20's, from each reconstruction
     for src in re.findall(r'<img src="([^"]+)"', page):
         assert (report / src).is_file(), src
     assert "inverse: no inverse folder was given" in page and "distance: no distance folder was given" in page
@@ -159,3 +164,54 @@ def test_an_analysis_of_another_rep_is_refused(demo_out, tmp_path):
     with pytest.raises(DataError):
         build_report([out / "run", tmp_path / "rep", out / "analysis"], tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def skewed_sparsity_metrics() -> dict:
+    """Analyse metrics whose per-image PRs have a median far from their mean (0.100 vs 0.420 at mid's output)."""
+    from denoscope.analysis.sparsity import sparsity
+
+    rng = np.random.default_rng(0)
+    means = {}
+    for b, pr_in in (("enc2", 0.05), ("mid", 0.5)):
+        prs = [0.1] * 12 + [0.9] * 8 if b == "mid" else [0.2] * 12 + [1.0] * 8
+        out = np.zeros((20, 1, 20))
+        for i, p in enumerate(prs):
+            out[i, 0, rng.choice(20, round(p * 20), replace=False)] = 1.0
+        means[b], means[f"{b}.in"] = out, np.where(np.arange(20) < round(pr_in * 20), 1.0, 0.0)[None, None].repeat(20, 0)
+    return {"images": 20, "sparsity": sparsity(means, np.array([0.5]), 0.5)[0]}
+
+
+def test_the_sparsity_caption_and_glance_row_show_the_median_pr_not_the_mean():
+    from denoscope.analysis.findings import sparsity_finding
+    from denoscope.report.build import Figure, Section, record_caption, render
+
+    m = skewed_sparsity_metrics()
+    assert m["sparsity"]["pr_median"]["mid"] == pytest.approx(0.1) and m["sparsity"]["pr_mean"]["mid"] == pytest.approx(0.42)
+    record = sparsity_finding(m)
+    caption = record_caption(record)
+    assert "mid 0.500 → 0.100" in caption and "enc2 0.050 → 0.200" in caption and "0.420" not in caption
+    page = render("t", [Section("analysis", "A", "", (Figure("x.png", "Sparsity", caption, record=record),))], [], False)
+    glance = page[page.index('id="glance"') : page.index('id="analysis"')]
+    assert "mid 0.500 → 0.100" in glance and "0.420" not in glance and "partly (2 of 3)" in glance
+
+
+def test_the_distance_caption_prints_a_as_a_and_b_as_b_as_bounds():
+    from denoscope.report.build import distance_figure
+    from denoscope.report.inputs import Stage
+    from denoscope.sampling.distance import euclidean_embedding
+
+    phi2 = np.array([1.0, 2.0, 4.0, 5.0, 8.0, 10.0])
+    d2 = phi2 * np.array([3.0, 2.0, 4.0, 2.5, 7.0, 3.0])  # A = 2, B = 7
+    m = {"d2": d2.tolist(), "phi_distance2": phi2.tolist(), **euclidean_embedding(phi2, d2), "paper_B_over_A": 2.9, "note": "n"}
+    caption = distance_figure(Stage("distance", Path("/nonexistent"), m), Path("/nonexistent")).caption
+    assert "A = 2, B = 7" in caption and "B/A = 3.5" in caption
+    assert "A‖Δφ‖² ≤ d² ≤ B‖Δφ‖²" in caption and "A + B" not in caption
+
+
+def test_the_neighbours_caption_gives_phis_agreement_as_phis_and_pixels_as_pixels():
+    from denoscope.analysis.findings import neighbours_finding
+    from denoscope.report.build import record_caption
+
+    every = {"images": 100, "k": 8, "label_agreement": 0.71, "pixel_label_agreement": 0.23, "chance": 0.1, "lead_interval": [0.4, 0.5]}
+    caption = record_caption(neighbours_finding({"neighbours": {"every_image": every}}))
+    assert "φ 0.710 vs pixels 0.230 (chance 0.100" in caption and "— holds" in caption

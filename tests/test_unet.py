@@ -108,6 +108,21 @@ def test_layer_norm_output_of_an_image_is_the_same_alone_and_in_any_batch(train_
     torch.testing.assert_close(torch.cat([shuffled[-3:], shuffled[:3]]), together, rtol=0, atol=1e-5)
 
 
+def test_layer_norm_divides_each_image_by_its_std_over_channels_and_space_together():
+    from denoscope.nn.norms import LayerStd
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 5, 5, generator=g) * torch.tensor([0.1, 1.0, 10.0, 3.0]).view(1, 4, 1, 1)  # channels of unequal scale
+    norm = LayerStd(4)
+    with torch.no_grad():
+        norm.gain.copy_(torch.tensor([1.0, 2.0, -0.5, 0.25]).view(1, 4, 1, 1))
+        out = norm(x)
+    flat = x.reshape(3, -1)
+    std = torch.sqrt(((flat - flat.mean(1, keepdim=True)) ** 2).mean(1)).view(3, 1, 1, 1)  # one number per image, over C×H×W
+    torch.testing.assert_close(out, x / (std + 1e-5) * norm.gain, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(out[:, 0].std(), out[:, 2].std() / 0.5, rtol=0.5)  # an instance norm would equalise channels
+
+
 def test_layer_norm_computes_the_same_function_in_train_and_eval_mode():
     model = net()
     y = images()

@@ -230,8 +230,10 @@ def analyse(
     from .report.analysis_figures import draw_analysis
 
     figures = draw_analysis(out)
-    for name, f in metrics["findings"].items():
-        console.print(f"{'[green]holds[/]' if f['holds'] else '[red]does not hold[/]'}  {name}: {f['evidence']}")
+    from .analysis.findings import summary_line
+
+    for f in metrics["findings"].values():
+        console.print(summary_line(f), markup=False, highlight=False)
     for line in metrics["not_computed"]:
         console.print(f"[yellow]not computed:[/] {line}")
     console.print(f"outputs: {out / 'metrics.json'}, {len(list(out.glob('*.npz')))} .npz files, {len(figures)} figures in {out / 'figures'}")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from .analysis.findings import summary_line
 from .analysis.run import analyse
 from .checkpoint import load_denoiser
 from .config import RunOptions, TrainConfig, model_config
@@ -101,8 +102,8 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
     ks = (8,)
     analysis = analyse(Representation(out / "rep"), out / "analysis", test, ks=ks, seed=seed, progress=True)
     draw_analysis(out / "analysis")
-    for name, f in analysis["findings"].items():
-        console.print(f"  {'holds' if f['holds'] else 'does not hold'}: {name} — {f['evidence']}")
+    for f in analysis["findings"].values():
+        console.print(f"  {summary_line(f)}", markup=False, highlight=False)
     if "factors" in analysis:
         for name, f in analysis["factors"]["factors"].items():
             console.print(f"  factor {name}: kNN from φ {f['knn_accuracy']:.2f}, from pixels {f['pixel_knn_accuracy']:.2f} (chance {f['chance']:.2f})")

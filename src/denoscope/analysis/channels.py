@@ -62,15 +62,16 @@ def components_for_variance(maps: np.ndarray, variance: float = 0.9) -> np.ndarr
 
 
 def correlation(x: np.ndarray, y: np.ndarray) -> dict:
-    """Pearson r and Spearman ρ of x and y over the entries where both are defined, and how many those are.
+    """Pearson r and Spearman ρ (with its two-sided p-value) of x and y over the entries where both are defined, and how many.
 
     NaN coefficients where fewer than 3 entries are defined or either side is constant there.
     """
     ok = np.isfinite(x) & np.isfinite(y)
-    result = {"pearson": float("nan"), "spearman": float("nan"), "channels": int(ok.sum())}
+    result = {"pearson": float("nan"), "spearman": float("nan"), "spearman_p": float("nan"), "channels": int(ok.sum())}
     if ok.sum() >= 3 and np.ptp(x[ok]) > 0 and np.ptp(y[ok]) > 0:
+        rho = spearmanr(x[ok], y[ok])
         result["pearson"] = float(pearsonr(x[ok], y[ok]).statistic)
-        result["spearman"] = float(spearmanr(x[ok], y[ok]).statistic)
+        result["spearman"], result["spearman_p"] = float(rho.statistic), float(rho.pvalue)
     return result
 
 

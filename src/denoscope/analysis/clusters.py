@@ -15,6 +15,7 @@ from ..errors import ConfigError
 N_INIT = 10  # K-means restarts, fixed so that a seed fixes the result
 FAISS_ABOVE = 2e6  # N·k above which K-means runs on faiss instead of scikit-learn
 SEPARATED_STD = 2.0  # paper fig. 6: centroids "more than two standard deviations apart"
+RANDOM_PAIRS = 100  # paper fig. 6: "for 100 randomly selected cluster pairs"
 
 
 def check_features(x: np.ndarray, name: str = "phi", n: int | None = None) -> np.ndarray:
@@ -72,8 +73,15 @@ def kmeans(
     return assignment.ravel().astype(np.int64), km.centroids.astype(np.float64)
 
 
+def random_pairs(g: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count` distinct unordered pairs of g groups drawn at random (all of them when there are fewer), as index arrays."""
+    a, b = np.triu_indices(g, 1)
+    chosen = np.sort(np.random.default_rng(seed).permutation(a.size)[: min(count, a.size)])
+    return a[chosen], b[chosen]
+
+
 def separation(
-    phi: np.ndarray, assignment: np.ndarray, n_std: float = SEPARATED_STD
+    phi: np.ndarray, assignment: np.ndarray, n_std: float = SEPARATED_STD, seed: int = 0
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """How far apart groups of φ's (clusters or classes) lie, in standard deviations (fig. 6).
 
@@ -84,8 +92,9 @@ def separation(
     nearest centroid (each unordered pair counted once). Zero spread gives +inf (0 for equal centroids).
 
     Metrics:
-        n_groups, n_pairs, n_adjacent_pairs: ints.
+        n_groups, n_pairs, n_adjacent_pairs, n_random_pairs: ints.
         pairs_separated: fraction of all unordered pairs more than `n_std` apart.
+        random_pairs_separated: the same over RANDOM_PAIRS pairs drawn with `seed` (all pairs when fewer), as fig. 6.
         adjacent_pairs_separated: the same over adjacent pairs.
         median_separation: median ratio over all pairs.
     Arrays (G groups, in increasing id order):
@@ -114,11 +123,14 @@ def separation(
     pairs = np.triu_indices(g, 1)
     adjacent = np.argmin(np.where(np.eye(g, dtype=bool), np.inf, distance), axis=1)
     adjacent_pairs = np.unique(np.sort(np.stack([np.arange(g), adjacent], axis=1), axis=1), axis=0)
+    drawn = random_pairs(g, RANDOM_PAIRS, seed)
     metrics = {
         "n_groups": int(g),
         "n_pairs": int(pairs[0].size),
         "n_adjacent_pairs": int(len(adjacent_pairs)),
+        "n_random_pairs": int(drawn[0].size),
         "pairs_separated": float(np.mean(ratio[pairs] > n_std)),
+        "random_pairs_separated": float(np.mean(ratio[drawn] > n_std)),
         "adjacent_pairs_separated": float(np.mean(ratio[adjacent_pairs[:, 0], adjacent_pairs[:, 1]] > n_std)),
         "median_separation": float(np.median(ratio[pairs])),
     }
@@ -179,16 +191,21 @@ def clusters_at(
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """The metrics entry and arrays of `clusters` for one k (null clusters from `shuffled` unless None)."""
     assignment, centroids = kmeans(phi, k, seed, faiss_above=faiss_above)
-    sep_metrics, arrays = separation(phi, assignment)
+    sep_metrics, arrays = separation(phi, assignment, seed=seed)
     entry = {
         "n_clusters": sep_metrics["n_groups"],
+        "smallest_cluster": int(np.bincount(assignment).min()),
         "cluster_pairs_separated": sep_metrics["pairs_separated"],
+        "random_cluster_pairs_separated": sep_metrics["random_pairs_separated"],
+        "n_random_pairs": sep_metrics["n_random_pairs"],
         "adjacent_cluster_pairs_separated": sep_metrics["adjacent_pairs_separated"],
         "median_separation": sep_metrics["median_separation"],
     }
     if shuffled is not None:
-        null_metrics, null_arrays = separation(shuffled, kmeans(shuffled, k, seed, faiss_above=faiss_above)[0])
+        null_metrics, null_arrays = separation(shuffled, kmeans(shuffled, k, seed, faiss_above=faiss_above)[0], seed=seed)
         entry["null_cluster_pairs_separated"] = null_metrics["pairs_separated"]
+        entry["null_random_cluster_pairs_separated"] = null_metrics["random_pairs_separated"]
+        entry["null_adjacent_cluster_pairs_separated"] = null_metrics["adjacent_pairs_separated"]
         entry["null_median_separation"] = null_metrics["median_separation"]
         arrays["null_separation"] = null_arrays["separation"]
     if labels is not None:
@@ -226,13 +243,16 @@ def clusters(
 
     Metrics:
         n_images: N.
-        k: {str(k): {"cluster_pairs_separated", "adjacent_cluster_pairs_separated": fractions of
-            (adjacent) cluster pairs more than 2 std apart (see `separation`), "median_separation": the
-            median ratio over pairs, "n_clusters": non-empty clusters; with `null`,
-            "null_cluster_pairs_separated" and "null_median_separation": the same for K-means on
+        k: {str(k): {"cluster_pairs_separated", "random_cluster_pairs_separated",
+            "adjacent_cluster_pairs_separated": fractions of all, of RANDOM_PAIRS random ("n_random_pairs") and
+            of adjacent cluster pairs more than 2 std apart (see `separation`), "median_separation": the
+            median ratio over pairs, "n_clusters": non-empty clusters, "smallest_cluster": its member count;
+            with `null`, "null_cluster_pairs_separated", "null_random_cluster_pairs_separated",
+            "null_adjacent_cluster_pairs_separated" and "null_median_separation": the same for K-means on
             `column_permuted` φ (structureless, same marginals); with labels "nmi", "ari" (scikit-learn)
             and "purity"}}.
-        With labels: n_classes, class_pairs_separated, adjacent_class_pairs_separated, class_median_separation.
+        With labels: n_classes, smallest_class, class_pairs_separated, random_class_pairs_separated,
+        adjacent_class_pairs_separated, class_median_separation.
     Arrays, for each k under "k<k>/" and, with labels, for the classes under "class/":
         assignment (N,) [k only]; samples (k, samples_per_cluster) member indices nearest the centroid
         first, −1 padded [k only]; groups, centroids, distance, spread, separation, adjacent (see
@@ -262,9 +282,11 @@ def clusters(
         k_arrays |= tsne_arrays(phi, k_arrays["assignment"], tsne_clusters, tsne_points, seed)
         arrays |= {f"k{k}/{name}": a for name, a in k_arrays.items()}
     if labels is not None:
-        sep_metrics, sep_arrays = separation(phi, labels)
+        sep_metrics, sep_arrays = separation(phi, labels, seed=seed)
         metrics |= {"n_classes": sep_metrics["n_groups"],
+                    "smallest_class": int(np.unique(labels, return_counts=True)[1].min()),
                     "class_pairs_separated": sep_metrics["pairs_separated"],
+                    "random_class_pairs_separated": sep_metrics["random_pairs_separated"],
                     "adjacent_class_pairs_separated": sep_metrics["adjacent_pairs_separated"],
                     "class_median_separation": sep_metrics["median_separation"]}
         sep_arrays |= tsne_arrays(phi, labels, tsne_clusters, tsne_points, seed)

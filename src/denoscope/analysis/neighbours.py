@@ -6,6 +6,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .clusters import check_count, check_features, check_labels
+from .probes import difference_interval
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -98,3 +99,20 @@ def neighbour_table(phi: np.ndarray, pixels: np.ndarray, k: int = 8) -> dict[str
     pixel_found, pixel_cosine = cosine_neighbours(pixels, every, k)
     return {"neighbours": found.astype(np.int32), "cosine": cosine.astype(np.float32),
             "pixel_neighbours": pixel_found.astype(np.int32), "pixel_cosine": pixel_cosine.astype(np.float32)}
+
+
+def table_label_agreement(table: dict[str, np.ndarray], labels: np.ndarray, seed: int = 0) -> dict:
+    """Over every image of a `neighbour_table`, the fraction of its neighbours sharing its label, in φ and in pixels.
+
+    Metrics: images, k, label_agreement, pixel_label_agreement, chance (the fraction of other images sharing an
+    image's label, averaged over images) and lead_interval (95 % bootstrap interval over images of φ's minus pixels').
+    """
+    n, k = table["neighbours"].shape
+    labels = check_labels(labels, n)
+    own = labels[:, None]
+    phi_share = (labels[table["neighbours"]] == own).mean(axis=1)
+    pixel_share = (labels[table["pixel_neighbours"]] == own).mean(axis=1)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return {"images": int(n), "k": int(k), "label_agreement": float(phi_share.mean()),
+            "pixel_label_agreement": float(pixel_share.mean()), "chance": float(np.mean((counts[inverse] - 1) / (n - 1))),
+            "lead_interval": difference_interval(phi_share, pixel_share, seed)}

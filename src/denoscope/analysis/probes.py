@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import bootstrap
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
@@ -33,18 +34,27 @@ def stratified_split(
         raise ConfigError(f"test_size={test_size} leaves no room for every class of {name} in both parts: {e}") from e
 
 
-def knn_accuracy(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, k: int = KNN_K) -> float:
-    """Test accuracy of a majority vote among the k training images of highest cosine similarity."""
+def knn_correct(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, k: int = KNN_K) -> np.ndarray:
+    """Per test image, whether a majority vote among the k training images of highest cosine similarity is right."""
     knn = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute")
-    return float(knn.fit(x[train], y[train]).score(x[test], y[test]))
+    return knn.fit(x[train], y[train]).predict(x[test]) == y[test]
 
 
-def linear_probe_accuracy(
+def linear_probe_correct(
     x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, random_state: int = 0
-) -> float:
-    """Test accuracy of multinomial logistic regression on standardised features (L2, C = 1)."""
+) -> np.ndarray:
+    """Per test image, whether multinomial logistic regression on standardised features (L2, C = 1) is right."""
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=MAX_ITER, random_state=random_state))
-    return float(probe.fit(x[train], y[train]).score(x[test], y[test]))
+    return probe.fit(x[train], y[train]).predict(x[test]) == y[test]
+
+
+def difference_interval(a: np.ndarray, b: np.ndarray, seed: int, confidence: float = 0.95) -> list[float]:
+    """Percentile bootstrap interval of mean(a) − mean(b) over paired items (the same images scored two ways)."""
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if np.ptp(diff) == 0:
+        return [float(diff[0]), float(diff[0])]
+    ci = bootstrap((diff,), np.mean, confidence_level=confidence, n_resamples=2000, method="percentile", random_state=seed).confidence_interval
+    return [float(ci.low), float(ci.high)]
 
 
 def chance_accuracy(y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
@@ -56,13 +66,17 @@ def chance_accuracy(y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float
 def probe_accuracies(
     phi: np.ndarray, pixels: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, k: int, random_state: int
 ) -> dict:
-    """kNN and linear probe accuracy from φ and from pixels, and the chance rate, on one split."""
+    """kNN and linear probe accuracy from φ and from pixels, the chance rate, and 95 % intervals of φ's lead, on one split."""
+    knn, pixel_knn = knn_correct(phi, y, train, test, k), knn_correct(pixels, y, train, test, k)
+    linear, pixel_linear = linear_probe_correct(phi, y, train, test, random_state), linear_probe_correct(pixels, y, train, test, random_state)
     return {
-        "knn_accuracy": knn_accuracy(phi, y, train, test, k),
-        "pixel_knn_accuracy": knn_accuracy(pixels, y, train, test, k),
-        "linear_probe_accuracy": linear_probe_accuracy(phi, y, train, test, random_state),
-        "pixel_linear_probe_accuracy": linear_probe_accuracy(pixels, y, train, test, random_state),
+        "knn_accuracy": float(knn.mean()),
+        "pixel_knn_accuracy": float(pixel_knn.mean()),
+        "linear_probe_accuracy": float(linear.mean()),
+        "pixel_linear_probe_accuracy": float(pixel_linear.mean()),
         "chance": chance_accuracy(y, train, test),
+        "knn_lead_interval": difference_interval(knn, pixel_knn, random_state),
+        "linear_probe_lead_interval": difference_interval(linear, pixel_linear, random_state),
     }
 
 
@@ -82,6 +96,8 @@ def probes(
     Metrics:
         knn_accuracy, pixel_knn_accuracy, linear_probe_accuracy, pixel_linear_probe_accuracy: test
         accuracies in [0, 1]; chance: accuracy of the most frequent training class on the test part;
+        knn_lead_interval, linear_probe_lead_interval: 95 % bootstrap intervals (over test images) of φ's
+        accuracy minus pixels';
         n_train, n_test, n_classes, k: ints.
     Arrays:
         train, test: image indices of the two parts.

@@ -1,5 +1,5 @@
 """The analyse stage: every analysis of §2 on one REP/, numbers into OUT/metrics.json, arrays into OUT/NAME.npz,
-the images that figures will show copied beside them, and for each of the paper's findings whether it holds here."""
+the images that figures will show copied beside them, and each of the paper's findings judged on them (findings.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from ..errors import ConfigError, DataError
 from ..io import OUT_METRICS, write_json, write_npz
 from ..progress import stage_bar
 from ..represent import Representation
-from .channels import channel_statistics
+from .channels import channel_statistics, correlation
 from .clusters import clusters
 from .factors import factors
-from .neighbours import neighbour_table, neighbours
+from .findings import findings
+from .neighbours import neighbour_table, neighbours, table_label_agreement
 from .probes import probes
 from .selectivity import selectivity
 from .sparsity import sparsity
@@ -33,39 +34,6 @@ def pixels_of(images: ImageSet, rep: Representation) -> np.ndarray:
     size = rep.manifest.get("image_size")
     x = stack_images(images, np.arange(len(images)), Transform(size=size, mode="center-crop") if size else Transform())
     return x.permute(0, 2, 3, 1).numpy()
-
-
-def findings(m: dict) -> dict:
-    """The paper's claims, each with whether it holds on this model and the numbers that say so."""
-    out = {}
-    pr = m["sparsity"]["pr_median"]
-    enc = {b: v for b, v in pr.items() if b.startswith("enc") and "." not in b}
-    if "mid" in pr and enc:
-        out["middle_block_sparser_than_encoder"] = {"holds": pr["mid"] < min(enc.values()),
-                                                    "evidence": f"median PR mid {pr['mid']:.3f} vs encoder {', '.join(f'{b} {v:.3f}' for b, v in enc.items())}"}
-    # block outputs with features: not the inputs, not dec1's output (the image itself, C channels); a lone block has no rival
-    st = {b: v for b, v in m["stability"]["stability"].items() if "." not in b and b != "dec1" and v is not None and np.isfinite(v)}
-    if len(st) > 1:
-        best = max(st, key=st.get)
-        out["middle_block_most_stable"] = {"holds": best == "mid",
-                                          "evidence": f"most stable block output: {best}; " + ", ".join(f"{b} {v:.4f}" for b, v in st.items())}
-    sel = m["selectivity"]
-    out["selectivity_bimodal"] = {"holds": bool(sel["bimodal"]), "evidence": f"bimodality coefficient {sel['selectivity_bimodality']:.3f} (> 0.555 suggests two modes)"}
-    if "probes" in m:
-        p = m["probes"]
-        out["phi_knn_above_pixel_knn"] = {"holds": p["knn_accuracy"] > p["pixel_knn_accuracy"],
-                                         "evidence": f"kNN accuracy φ {p['knn_accuracy']:.3f} vs pixels {p['pixel_knn_accuracy']:.3f} (chance {p['chance']:.3f})"}
-    c = m["clusters"]
-    if "class_pairs_separated" in c:
-        first = c["k"][next(iter(c["k"]))]
-        null = first.get("null_median_separation")
-        beyond_null = null is None or first["median_separation"] > 1.25 * null
-        out["clusters_better_separated_than_classes"] = {
-            "holds": first["cluster_pairs_separated"] > c["class_pairs_separated"] and beyond_null,
-            "evidence": f"pairs > 2 std apart: clusters {first['cluster_pairs_separated']:.2f}, classes {c['class_pairs_separated']:.2f}; "
-                        f"median separation clusters {first['median_separation']:.2f} vs the same k on channel-shuffled φ "
-                        f"{first.get('null_median_separation', float('nan')):.2f} (K-means separates even structureless data; the finding needs 1.25× that)"}
-    return out
 
 
 def attempt(metrics: dict, arrays: dict, name: str, fn, *args, **kwargs) -> None:
@@ -96,6 +64,9 @@ def _analyse(rep: Representation, out: Path, images: ImageSet | None, sigma: flo
     metrics["sparsity"], arrays["sparsity"] = sparsity(means, rep.sigmas, sigma)
     metrics["stability"], arrays["stability"] = stability(means, rep.sigmas, sigma)
     metrics["selectivity"], arrays["selectivity"] = selectivity(phi)
+    if "mid" in means:
+        for key, name in (("channel_stability_vs_selectivity", "cosine"), ("channel_correlation_vs_selectivity", "correlation")):
+            metrics["stability"][key] = correlation(arrays["stability"][f"channel_{name}/mid"], arrays["selectivity"]["channel_pr"])
     update(advance=1, status="channels")
     maps = rep.maps()
     if maps is not None:
@@ -118,6 +89,8 @@ def _analyse(rep: Representation, out: Path, images: ImageSet | None, sigma: flo
         metrics["neighbours"], arrays["neighbours"] = neighbours(phi, flat, chosen, k=8, labels=labels)
         if rep.n > 1:
             arrays["neighbour_table"] = neighbour_table(phi, flat, k=min(BROWSE_K, rep.n - 1))
+            if labels is not None:
+                metrics["neighbours"]["every_image"] = table_label_agreement(arrays["neighbour_table"], labels, seed)
         update(advance=1, status="probes, factors")
         if labels is not None:
             attempt(metrics, arrays, "probes", probes, phi, flat, labels, random_state=seed)

@@ -44,21 +44,27 @@ def bimodality_coefficient(x: np.ndarray) -> float:
 
 
 def mixture_split(x: np.ndarray, random_state: int = 0) -> dict:
-    """Two-component 1-D Gaussian mixture of x, components ordered by mean, and the split between them.
+    """Two-component 1-D Gaussian mixture of x, components ordered by mean, the split between them, and whether two beat one.
 
     The split is the first point, going from the lower mean to the higher, where the higher component's
-    posterior reaches 1/2 (the higher mean itself if it never does).
+    posterior reaches 1/2 (the higher mean itself if it never does). Two modes are told apart from one by the
+    BIC of one and two components and by Ashman's D = √2·|μ₂ − μ₁| / √(s₁² + s₂²) (D > 2: the modes separate).
     """
     gmm = GaussianMixture(n_components=2, random_state=random_state).fit(x[:, None])
+    one = GaussianMixture(n_components=1, random_state=random_state).fit(x[:, None])
     order = np.argsort(gmm.means_.ravel())
     means = gmm.means_.ravel()[order]
+    stds = np.sqrt(gmm.covariances_.ravel()[order])
     grid = np.linspace(means[0], means[1], 1001)
     upper = gmm.predict_proba(grid[:, None])[:, order[1]] >= 0.5
     return {
         "means": means.tolist(),
         "weights": gmm.weights_[order].tolist(),
-        "stds": np.sqrt(gmm.covariances_.ravel()[order]).tolist(),
+        "stds": stds.tolist(),
         "split": float(grid[np.argmax(upper)] if upper.any() else means[1]),
+        "bic_one": float(one.bic(x[:, None])),
+        "bic_two": float(gmm.bic(x[:, None])),
+        "ashman_d": float(np.sqrt(2) * (means[1] - means[0]) / np.sqrt(np.square(stds).sum())),
     }
 
 
@@ -111,6 +117,8 @@ def selectivity(
         dead_channels: number of dead channels (int).
         gmm_means, gmm_weights, gmm_stds: the two mixture components of the PRs, lower mean first.
         gmm_split: the PR between the two components (float).
+        gmm_bic_one, gmm_bic_two: BIC of one and two mixture components (lower is better); gmm_ashman_d: Ashman's D.
+        live_channels: number of channels active on some image (int).
         selective_fraction: fraction of live channels whose PR is below gmm_split.
         top_channels: the n_top live channels of lowest PR, most selective first (list of ints).
         top_channel_pr: their PRs.
@@ -145,6 +153,10 @@ def selectivity(
         "gmm_weights": mixture["weights"],
         "gmm_stds": mixture["stds"],
         "gmm_split": mixture["split"],
+        "gmm_bic_one": mixture["bic_one"],
+        "gmm_bic_two": mixture["bic_two"],
+        "gmm_ashman_d": mixture["ashman_d"],
+        "live_channels": int(live.sum()),
         "selective_fraction": float(selective.sum() / live.sum()),
         "top_channels": top,
         "top_channel_pr": [float(pr[c]) for c in top],

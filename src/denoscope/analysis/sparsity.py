@@ -60,7 +60,10 @@ def sparsity(
         sigma: the noise level used (float).
         pr_median: {block: median PR over images} (NaN where every image's ā is zero).
         pr_mean: {block: mean PR over images}.
+        pr_quartiles: {block: [first, third] quartile of PR over images}.
         zero_images: {block: number of images whose ā is all zero, left out (PR undefined)}.
+        pr_rises: {block: fraction of images whose PR at the block's output exceeds that at its input}, for every
+            block whose input means ("<block>.in") are given too (images with either PR undefined left out).
     Arrays:
         bin_edges: the `bins` + 1 edges shared by every histogram, over (0, 1].
         pr/<block>: PR per image (N, NaN for an all-zero ā).
@@ -71,14 +74,23 @@ def sparsity(
         raise ConfigError(f"bins must be a positive integer, got {bins!r}")
     s = nearest_sigma_index(sigmas, sigma)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    metrics: dict = {"sigma": float(sigmas[s]), "pr_median": {}, "pr_mean": {}, "zero_images": {}}
+    metrics: dict = {"sigma": float(sigmas[s]), "pr_median": {}, "pr_mean": {}, "pr_quartiles": {}, "zero_images": {}}
     arrays: dict[str, np.ndarray] = {"bin_edges": edges}
     for name, a in means.items():
         pr = participation_ratio(a[:, s, :], axis=-1)
         defined = pr[np.isfinite(pr)]
         metrics["pr_median"][name] = float(np.median(defined)) if defined.size else float("nan")
         metrics["pr_mean"][name] = float(defined.mean()) if defined.size else float("nan")
+        metrics["pr_quartiles"][name] = np.quantile(defined, [0.25, 0.75]).tolist() if defined.size else [float("nan")] * 2
         metrics["zero_images"][name] = int(pr.size - defined.size)
         arrays[f"pr/{name}"] = pr
         arrays[f"counts/{name}"] = np.histogram(defined, bins=edges)[0]
+    metrics["pr_rises"] = {name: rise_fraction(arrays[f"pr/{name}"], arrays[f"pr/{name}.in"])
+                           for name in means if f"{name}.in" in means}
     return metrics, arrays
+
+
+def rise_fraction(output: np.ndarray, given: np.ndarray) -> float:
+    """Fraction of images whose output PR exceeds their input PR, over images where both are defined (NaN if none)."""
+    both = np.isfinite(output) & np.isfinite(given)
+    return float(np.mean(output[both] > given[both])) if both.any() else float("nan")

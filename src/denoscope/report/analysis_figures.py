@@ -56,15 +56,22 @@ def sparsity_figure(a: dict, m: dict, path: Path) -> None:
 
 
 def stability_figure(a: dict, m: dict, path: Path) -> None:
-    """Fig. 2: cosine of ā(x_σ₁) and ā(x_σ₂) against σ₂, per block output."""
-    fig = Figure(figsize=(4.5, 3.2), layout="constrained")
+    """Fig. 2: cosine of ā(x_σ₁) and ā(x_σ₂) against σ₂, per block output: raw (solid), centred (dashed); σ₂ left out greyed."""
+    fig = Figure(figsize=(5, 3.4), layout="constrained")
     ax = fig.subplots()
-    for b in blocks_in(a, "cosine/"):
+    for i, b in enumerate(blocks_in(a, "cosine/")):
         if f"cosine/{b}" in a:
-            ax.plot(a["sigmas"], a[f"cosine/{b}"], lw=2.5 if b == "mid" else 1, label=b)
+            colour = f"C{i}"
+            ax.plot(a["sigmas"], a[f"cosine/{b}"], lw=2.5 if b == "mid" else 1, color=colour, label=b)
+            if f"centred/{b}" in a:
+                ax.plot(a["sigmas"], a[f"centred/{b}"], lw=2.5 if b == "mid" else 1, color=colour, ls="--")
+    kept = m.get("sigma_levels") or []
+    if kept:
+        ax.axvspan(0, min(kept), color="0.9", zorder=0, label="σ₂ left out")
     ax.axvline(m["sigma_ref"], color="gray", lw=0.5, ls="--")
     ax.set_xlabel("σ₂")
     ax.set_ylabel(f"cosine with σ₁ = {m['sigma_ref']:.2f}")
+    ax.set_title("solid: raw cosine; dashed: centred", fontsize=8)
     ax.legend(fontsize=7)
     save_png(fig, path)
 
@@ -84,15 +91,19 @@ def selectivity_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> Non
     save_png(fig, path)
 
 
-def channels_figure(a: dict, m: dict, path: Path) -> None:
-    """Fig. 13: kurtosis, spatial sparsity and spatial components of each channel against its selectivity."""
-    fig = Figure(figsize=(9, 2.8), layout="constrained")
-    for ax, key, name in zip(fig.subplots(1, 3), ("kurtosis", "spatial_sparsity", "components"),
-                             ("kurtosis_vs_selectivity", "spatial_sparsity_vs_selectivity", "components_vs_selectivity")):
-        ax.scatter(a["selectivity_pr"], a[key], s=5)
+def channels_figure(a: dict, m: dict, stability: dict | None, stability_m: dict | None, path: Path) -> None:
+    """Fig. 13: kurtosis, spatial sparsity, spatial components (and stability over σ) of each channel against its selectivity."""
+    panels = [(a[key], key.replace("_", " "), m[name]) for key, name in (
+        ("kurtosis", "kurtosis_vs_selectivity"), ("spatial_sparsity", "spatial_sparsity_vs_selectivity"),
+        ("components", "components_vs_selectivity"))]
+    if stability is not None and "channel_cosine/mid" in stability and "channel_stability_vs_selectivity" in (stability_m or {}):
+        panels.append((stability["channel_cosine/mid"], "stability over σ (cosine)", stability_m["channel_stability_vs_selectivity"]))
+    fig = Figure(figsize=(3 * len(panels), 2.8), layout="constrained")
+    for ax, (values, label, c) in zip(fig.subplots(1, len(panels)), panels):
+        ax.scatter(a["selectivity_pr"], values, s=5)
         ax.set_xlabel("selectivity PR")
-        ax.set_ylabel(key.replace("_", " "))
-        ax.set_title(f"Spearman {m[name]['spearman']:.2f}" if m[name]["spearman"] is not None else "", fontsize=8)
+        ax.set_ylabel(label)
+        ax.set_title(f"Spearman {c['spearman']:.2f}" if c["spearman"] is not None else "", fontsize=8)
     save_png(fig, path)
 
 
@@ -176,10 +187,12 @@ def draw_analysis(folder: str | Path) -> list[Path]:
         fn(*args, out / f"{name}.png")
         drawn.append(out / f"{name}.png")
 
-    for name, fn in (("sparsity", sparsity_figure), ("stability", stability_figure), ("channels", channels_figure)):
+    for name, fn in (("sparsity", sparsity_figure), ("stability", stability_figure)):
         a = load(folder, name)
         if a is not None and name in m:
             draw(name, fn, a, m[name])
+    if (a := load(folder, "channels")) is not None and "channels" in m:
+        draw("channels", channels_figure, a, m["channels"], load(folder, "stability"), m.get("stability"))
     for name, fn in (("selectivity", selectivity_figure), ("clusters", clusters_figure)):
         a = load(folder, name)
         if a is not None and name in m:

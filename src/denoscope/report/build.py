@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..analysis.findings import FAILS, HOLDS, PARTLY, TOO_FEW, embedding_finding, matching_finding, verdict_text
 from ..data import Transform, reopen
 from ..errors import DataError, OutputError
 from ..io import atomic_file, check_writable, ensure_dir, fsync_dir, write_text
@@ -24,15 +25,19 @@ from .inputs import Inputs, Stage, gather
 MARK = ".denoscope-report"
 DENOISES = ("better than the noisy input", "not better than the noisy input")
 STAGES = ("run", "denoise", "rep", "analysis", "samples", "inverse", "reconstruct", "distance")
+FINDINGS_STYLE = (".partly { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 0.85em; font-weight: 500; "
+                  "line-height: 1.6; background: #bf8700; color: #fff; } table.findings td { white-space: normal; text-align: left; "
+                  "vertical-align: top; max-width: 30em; } table.findings td:nth-child(4), table.findings td:nth-child(6) { white-space: nowrap; }")
 
 
 @dataclass(frozen=True)
 class Figure:
-    src: str  # relative to the report folder
+    src: str | None  # relative to the report folder; None: a finding whose figure was not drawn
     title: str
     caption: str
-    finding: bool | None = None  # the paper's finding: holds, does not hold, or None (no finding / not tested)
+    finding: bool | None = None  # a check of ours that is not one of the paper's findings (None: none)
     badges: tuple[str, str] = ("holds here", "does not hold here")
+    record: dict | None = None  # the paper's finding shown by this figure (analysis/findings.py), judged here
 
 
 @dataclass(frozen=True)
@@ -96,65 +101,43 @@ def denoise_section(stage: Stage, out: Path) -> Section:
     return Section("denoise", "Denoising held-out images", "", (Figure(src, "Denoising examples", caption, ok, DENOISES),) if src else ())
 
 
-def finding(m: dict, name: str) -> tuple[bool | None, str]:
-    f = m.get("findings", {}).get(name)
-    return (None, "") if f is None else (bool(f["holds"]), html.escape(f["evidence"]))
-
-
 ANALYSES = (
-    # (figure, title, the paper's claim, finding key)
-    ("sparsity", "Sparsity across blocks (paper fig. 1)", "The paper finds sparsity rising from the encoder into "
-     "the middle block and decoder: the middle block's channel means have a lower participation ratio (PR) than the "
-     "encoder's.", "middle_block_sparser_than_encoder"),
-    ("stability", "Stability across noise (fig. 2)", "The paper finds the middle block's means the most stable as σ changes.",
-     "middle_block_most_stable"),
-    ("selectivity", "Channel selectivity (fig. 3)", "The paper finds φ's channels of two kinds: a few selective ones (low PR "
-     "across images, active on few images) and many common ones, so the PRs are bimodal.", "selectivity_bimodal"),
-    ("channels", "What selectivity predicts (fig. 13)", "The paper finds selective channels heavier-tailed and spatially sparser.", None),
-    ("subspaces", "Common and selective subspaces (fig. 4)", "Images that share selective channels lie in their own subspaces, "
+    # (figure, title, what it draws, the finding it shows)
+    ("sparsity", "Sparsity across blocks (paper fig. 1)", "Histograms of the participation ratio (PR) of ā per image at each "
+     "block's input (orange) and output (green).", "sparsity"),
+    ("stability", "Stability across noise (fig. 2)", "Cosine of ā(x, σ₁) and ā(x, σ₂) against σ₂ for each block's output: "
+     "raw (solid) and centred (dashed, each σ's mean over images subtracted).", "stability"),
+    ("selectivity", "Channel selectivity (fig. 3)", "The distribution of each live channel's PR across images, and the images "
+     "that activate the most selective channels most.", "selectivity"),
+    ("channels", "What selectivity predicts (fig. 13)", "Each live channel's kurtosis, spatial PR and PCA components against "
+     "its selectivity PR.", "channels"),
+    ("subspaces", "Common and selective subspaces (fig. 5)", "Images that share selective channels lie in their own subspaces, "
      "on top of a common one.", None),
-    ("neighbours", "Nearest neighbours in φ and in pixels (figs. 5, 14)", "The paper finds φ's neighbours semantically closer "
-     "than pixel neighbours.", "phi_knn_above_pixel_knn"),
-    ("clusters", "Clusters of φ (fig. 6)", "The paper finds K-means clusters of φ better separated than the labelled classes.",
-     "clusters_better_separated_than_classes"),
+    ("neighbours", "Nearest neighbours in φ and in pixels (figs. 5, 14)", "Queries with their nearest images by cosine "
+     "similarity of φ (upper row) and of pixels (lower row).", "neighbours"),
+    ("clusters", "Clusters of φ (fig. 6)", "Centroid distance against the spread along the joining line, for pairs of K-means "
+     "clusters and of classes (the line: 2 std), a t-SNE of a few clusters, and members of clusters.", "clusters"),
     ("factors", "Generating factors", "Which factors of the synthetic images φ encodes, beside pixels.", None),
 )
+BADGE_CLASS = {HOLDS: "holds", PARTLY: "partly", FAILS: "fails", TOO_FEW: "missing"}
+
+
+def record_caption(r: dict) -> str:
+    """The paper's words and statistic, our numbers and verdict, then our stricter check and its verdict, from one record."""
+    e = html.escape
+    return (f"<b>Paper ({e(r['figure'])}):</b> {e(r['statement'])} <b>Statistic:</b> {e(r['statistic'])}. "
+            f"<b>Here:</b> {e(r['ours'])} — {e(verdict_text(r))}. <b>Stricter check</b> ({e(r['stricter']['check'])}): "
+            f"{e(r['stricter']['ours'])} — {e(verdict_text(r['stricter']))}.")
 
 
 def analysis_numbers(name: str, m: dict) -> str:
-    """The numbers behind one analysis figure, from analysis/metrics.json."""
+    """The numbers behind an analysis figure that shows none of the paper's findings, from analysis/metrics.json."""
     a = m.get(name)
     if a is None:
         return ""
-    if name == "sparsity":
-        return "Median PR per block output: " + ", ".join(f"{b} {fmt(v, 3)}" for b, v in a["pr_median"].items() if "." not in b) + "."
-    if name == "stability":
-        return "Cosine stability per block: " + ", ".join(f"{b} {fmt(v, 4)}" for b, v in a["stability"].items() if "." not in b) + "."
-    if name == "selectivity":
-        return (f"Sarle's bimodality coefficient {fmt(a['selectivity_bimodality'], 3)} (> 0.555 suggests two modes); "
-                f"{a['dead_channels']} dead channels; {fmt(100 * a['selective_fraction'], 1)} % of live channels selective "
-                f"(PR below the mixture split {fmt(a['gmm_split'], 3)}); median channel PR {fmt(a['channel_pr_median'], 3)}.")
-    if name == "channels":
-        return "; ".join(f"{k.replace('_', ' ')}: Spearman {fmt(v['spearman'])} over {v['channels']} channels"
-                         for k, v in a.items() if isinstance(v, dict) and "spearman" in v) + "."
     if name == "subspaces":
         return (f"Groups of {a['groups']} images sharing channels {a['channels']}; own-energy fractions "
                 f"{', '.join(fmt(v) for v in a['own_energy_fraction'])}.")
-    if name == "neighbours":
-        text = f"Mean cosine of the {a['k']} neighbours: φ {fmt(a['mean_cosine'], 4)}, pixels {fmt(a['pixel_mean_cosine'], 4)}"
-        if "neighbour_label_agreement" in a:
-            text += f"; same label as the query: φ {fmt(a['neighbour_label_agreement'])}, pixels {fmt(a['pixel_neighbour_label_agreement'])}"
-        p = m.get("probes")
-        if p:
-            text += (f". Probes on held-out images: kNN φ {fmt(p['knn_accuracy'], 3)} vs pixels {fmt(p['pixel_knn_accuracy'], 3)}, "
-                     f"linear φ {fmt(p['linear_probe_accuracy'], 3)} vs pixels {fmt(p['pixel_linear_probe_accuracy'], 3)} (chance {fmt(p['chance'], 3)})")
-        return text + "."
-    if name == "clusters":
-        parts = [f"k = {k}: pairs > 2 std apart {fmt(v['cluster_pairs_separated'])}, NMI with labels {fmt(v.get('nmi'))}"
-                 for k, v in a["k"].items()]
-        if "class_pairs_separated" in a:
-            parts.append(f"classes: pairs > 2 std apart {fmt(a['class_pairs_separated'])}")
-        return "; ".join(parts) + "."
     if name == "factors":
         return "; ".join(f"{f}: kNN φ {fmt(v['knn_accuracy'])} vs pixels {fmt(v['pixel_knn_accuracy'])} (chance {fmt(v['chance'])})"
                          for f, v in a["factors"].items()) + "."
@@ -164,13 +147,13 @@ def analysis_numbers(name: str, m: dict) -> str:
 def analysis_section(stage: Stage, out: Path) -> Section:
     m = stage.metrics
     figures = []
-    for name, title, claim, key in ANALYSES:
+    for name, title, drawn, key in ANALYSES:
         src = copy_figure(stage, f"figures/{name}.png", out, "analysis")
-        if src is None:
+        record = m.get("findings", {}).get(key) if key else None
+        if src is None and record is None:
             continue
-        holds, evidence = finding(m, key) if key else (None, "")
-        verdict = "" if holds is None else f" Here: {evidence}."
-        figures.append(Figure(src, title, f"{claim} {analysis_numbers(name, m)}{verdict}", holds))
+        text = record_caption(record) if record else analysis_numbers(name, m)
+        figures.append(Figure(src, title, f"{'(Not drawn.) ' if src is None else drawn} {text}", record=record))
     intro = (f"{m.get('images')} images of {html.escape(str(m.get('source')))}; φ at σ = {fmt(m.get('sigma'), 3)}, from "
              f"<code>{html.escape(str(m.get('rep')))}</code>.")
     return Section("analysis", "The representation φ", intro, tuple(figures))
@@ -198,21 +181,21 @@ def reconstruct_figures(st: Stage, out: Path, i: int) -> list[Figure]:
     figures = [Figure(copy_figure(st, "reconstruct.png", out, f"reconstruct{i}"), "Reconstruction from φ (fig. 7)",
                       f"{m['per_target']} samples of p(x | φ) for each target ({labels}), self-guided by the model's own φ "
                       f"(Alg. 1). Median φ-match error {fmt(m['phi_match_error_median'], 3)} (relative, at σ = 0.2).")]
-    corr = m.get("sigma_before_after_correlation")
     src = copy_figure(st, "sigma_match.png", out, f"reconstruct{i}")
     if src:
-        figures.append(Figure(src, "σ̂ before and after φ-matching (fig. 20)", "The paper finds that matching φ leaves the noise "
-                              f"level unchanged. Correlation of σ̂ before and after: {fmt(corr, 3)} (holds here when above 0.95).",
-                              None if corr is None else corr > 0.95))
+        a = st.arrays("reconstruct")
+        record = matching_finding(a["sigma_before"], a["sigma_after"])
+        figures.append(Figure(src, "σ̂ before and after φ-matching (fig. 20)", "σ̂ of each sample just before a φ-matching step "
+                              f"against σ̂ right after it (the diagonal: unchanged). {record_caption(record)}", record=record))
     return figures
 
 
 def distance_figure(st: Stage, out: Path) -> Figure:
     m = st.metrics
+    record = embedding_finding(m)
     return Figure(copy_figure(st, "distance.png", out, "distance"), "Distance between conditional densities (eq. 3–4)",
-                  f"d²(p(x|φ₁), p(x|φ₂)) against ‖φ₁ − φ₂‖² for {len(m['d2'])} pairs: d² ≈ A + B‖Δφ‖² with A = {fmt(m['A'], 4)}, "
-                  f"B = {fmt(m['B'], 4)}, B/A = {fmt(m['B_over_A'])} (paper {m['paper_B_over_A']}), correlation {fmt(m['pearson'])}. "
-                  f"The paper's linear relation holds here when the correlation exceeds 0.5. {html.escape(m['note'])}.", m["pearson"] > 0.5)
+                  f"d²(p(x|φ₁), p(x|φ₂)) against ‖φ₁ − φ₂‖² for {len(m['d2'])} pairs, with the lines of slope A and B that bound "
+                  f"them: A‖Δφ‖² ≤ d² ≤ B‖Δφ‖². {record_caption(record)} {html.escape(m['note'])}.", record=record)
 
 
 def sampling_section(inputs: Inputs, out: Path) -> Section:
@@ -229,8 +212,32 @@ def not_computed(inputs: Inputs) -> list[str]:
     return missing + ([] if a is None else [f"analysis — {x}" for x in a.metrics.get("not_computed", [])])
 
 
+def verdict_badge(j: dict) -> str:
+    return f'<span class="{BADGE_CLASS[j["verdict"]]}">{html.escape(verdict_text(j))}</span>'
+
+
 def badge(f: Figure) -> str:
+    if f.record is not None:
+        return verdict_badge(f.record)
     return "" if f.finding is None else f'<span class="{"holds" if f.finding else "fails"}">{f.badges[not f.finding]}</span>'
+
+
+def glance(figures: list[tuple[str, Figure]]) -> str:
+    """The paper's findings, one row each (figure, statement, our numbers, verdict, our stricter check, its verdict), then our other checks."""
+    e = html.escape
+    rows = "".join(
+        f'<tr><td><a href="#{anchor}">{e(r["figure"])}</a></td><td>{e(r["statement"])}</td><td>{e(r["ours"])}</td>'
+        f'<td>{verdict_badge(r)}</td><td>{e(r["stricter"]["check"])}: {e(r["stricter"]["ours"])}</td><td>{verdict_badge(r["stricter"])}</td></tr>'
+        for anchor, f in figures if (r := f.record) is not None)
+    table = ('<table class="numbers findings"><tr><th>figure</th><th>the paper says</th><th>here</th><th>verdict</th>'
+             f"<th>our stricter check</th><th>its verdict</th></tr>{rows}</table>") if rows else ""
+    others = "".join(f'<tr><td><a href="#{anchor}">{f.title}</a></td><td>{badge(f)}</td></tr>'
+                     for anchor, f in figures if f.record is None and f.finding is not None)
+    return table + (f'<table class="numbers">{others}</table>' if others else "")
+
+
+def image(f: Figure) -> str:
+    return "" if f.src is None else f'<img src="{f.src}" alt="{html.escape(f.title)}">'
 
 
 def render(title: str, sections: list[Section], missing: list[str], explorer: bool) -> str:
@@ -238,16 +245,16 @@ def render(title: str, sections: list[Section], missing: list[str], explorer: bo
     figures = [(f"{s.anchor}-{i}", f) for s in sections for i, f in enumerate(s.figures)]
     nav = "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections)
     nav += '<a href="explorer.html">Explorer</a>' if explorer else ""
-    verdicts = "".join(f'<tr><td><a href="#{anchor}">{f.title}</a></td><td>{badge(f)}</td></tr>' for anchor, f in figures if f.finding is not None)
-    body = [f'<section id="glance"><h2>At a glance</h2><table class="numbers">{verdicts}</table></section>'] if verdicts else []
+    verdicts = glance(figures)
+    body = [f'<section id="glance"><h2>At a glance</h2>{verdicts}</section>'] if verdicts else []
     for s in sections:
-        figs = "".join(f'<figure id="{anchor}"><img src="{f.src}" alt="{html.escape(f.title)}"><figcaption><b>{f.title}.</b> {badge(f)} '
+        figs = "".join(f'<figure id="{anchor}">{image(f)}<figcaption><b>{f.title}.</b> {badge(f)} '
                        f"{f.caption}</figcaption></figure>" for anchor, f in figures if anchor.rsplit("-", 1)[0] == s.anchor)
         body.append(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2><p>{s.intro}</p>{figs}</section>')
     items = "".join(f"<li>{html.escape(x)}</li>" for x in missing) or "<li>nothing: every stage was given</li>"
     body.append(f'<section id="missing"><h2>Not computed</h2><ul class="missing">{items}</ul></section>')
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<link rel="stylesheet" href="assets/style.css"></head><body><nav>{nav}</nav><h1>{html.escape(title)}</h1>'
+            f'<link rel="stylesheet" href="assets/style.css"><style>{FINDINGS_STYLE}</style></head><body><nav>{nav}</nav><h1>{html.escape(title)}</h1>'
             + "".join(body) + "</body></html>\n")
 
 

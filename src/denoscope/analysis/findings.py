@@ -1,0 +1,313 @@
+"""The paper's findings as the paper states them: figure, its words, the statistic, our numbers and a verdict, with a
+stricter check of ours beside it (never instead). Each finding is built from saved numbers by one small function."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from .clusters import SEPARATED_STD
+from .selectivity import SARLE_THRESHOLD
+
+HOLDS, PARTLY, FAILS, TOO_FEW = "holds", "partly", "does not hold", "too few images to tell"
+MID_PR_RANGE = (0.2, 0.3)  # §2.5: "dimensionality lies approximately in the range [0.2d, 0.3d] (from Figure 1)"
+MOST_IMAGES = 0.75  # stricter fig. 1: a "substantial"/"stark" change moves at least this fraction of the images
+STRICT_P = 0.01  # stricter fig. 13 and eq. 3: a rank correlation must also be significant at this level
+NULL_MARGIN = 1.25  # stricter fig. 6: φ's clusters must be this much more separated than channel-shuffled φ's
+PAPER_B_OVER_A = 2.9  # §3: "satisfy the Euclidean embedding inequality (3) with B/A = 2.9"
+STRONG_CORRELATION = 0.5  # fig. 8 right / 14 right: ‖Δφ‖² "strongly related" to the symmetrised KL
+SIGMA_KEPT = 0.05  # fig. 20: σ̂ unchanged by matching, to within this relative change
+SIGMA_CORRELATION = 0.95
+MIN_IMAGES = 20  # fewer images than this: a distribution over images is not told
+MIN_CHANNELS = 10
+MIN_PAIRS = 5
+
+
+def part(claim: str, ours: str, holds: bool) -> dict:
+    """One checkable piece of a finding: what is claimed, our numbers, and whether they bear it out."""
+    return {"claim": claim, "ours": ours, "holds": bool(holds)}
+
+
+def judged(parts: list[dict], too_few: str | None = None) -> dict:
+    """The verdict over parts: all hold, some (k of n: partly), none; too few images to tell when `too_few` says why."""
+    k, n = sum(p["holds"] for p in parts), len(parts)
+    verdict = TOO_FEW if too_few else HOLDS if k == n else FAILS if k == 0 else PARTLY
+    return {"parts": parts, "k": k, "n": n, "verdict": verdict, "why": too_few, "ours": "; ".join(p["ours"] for p in parts)}
+
+
+def verdict_text(j: dict) -> str:
+    """'holds', 'partly (k of n)', 'does not hold', or 'too few images to tell (why)'."""
+    if j["verdict"] == PARTLY:
+        return f"partly ({j['k']} of {j['n']})"
+    return f"{TOO_FEW} ({j['why']})" if j["verdict"] == TOO_FEW else j["verdict"]
+
+
+def finding(figure: str, statement: str, statistic: str, parts: list[dict], check: str, check_parts: list[dict],
+            too_few: str | None = None) -> dict:
+    """A finding record: the paper's figure, words and statistic, our judged parts, and our stricter check judged apart."""
+    return {"figure": figure, "statement": statement, "statistic": statistic, **judged(parts, too_few),
+            "stricter": {"check": check, **judged(check_parts, too_few)}}
+
+
+def too_few(count: int, minimum: int, what: str) -> str | None:
+    """Why a finding cannot be told from `count` items, or None when there are enough."""
+    return f"{count} {what}, fewer than {minimum}" if count < minimum else None
+
+
+def feature_blocks(names) -> list[str]:
+    """Block outputs of figs. 1–2, E2 … D2 in the network's order: not inputs, not enc1 (after the image) nor dec1 (the image)."""
+    def order(b: str) -> tuple[int, int]:
+        return (1, 0) if b == "mid" else (0, int(b[3:])) if b.startswith("enc") else (2, -int(b[3:]))
+    kept = [b for b in names if re.fullmatch(r"enc\d+|mid|dec\d+", b) and b not in ("enc1", "dec1")]
+    return sorted(kept, key=order)
+
+
+def f3(x: float) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.3f}"
+
+
+def sparsity_finding(m: dict) -> dict | None:
+    """Fig. 1: encoder blocks' outputs denser than their inputs, middle and decoder blocks' sparser; φ's PR in [0.2, 0.3]."""
+    s = m["sparsity"]
+    pr, rises = s["pr_median"], s.get("pr_rises", {})
+    blocks = [b for b in feature_blocks(pr) if f"{b}.in" in pr]
+    if not blocks:
+        return None
+    parts, strict = [], []
+    for b in blocks:
+        up = b.startswith("enc")
+        word = "denser (PR up)" if up else "sparser (PR down)"
+        moved = pr[b] > pr[f"{b}.in"] if up else pr[b] < pr[f"{b}.in"]
+        parts.append(part(f"{b}: output {word} than input", f"{b} {f3(pr[f'{b}.in'])} → {f3(pr[b])}", moved))
+        share = rises.get(b, float("nan")) if up else 1 - rises.get(b, float("nan"))
+        strict.append(part(f"{b}: at least {MOST_IMAGES:.0%} of images {word}", f"{b} {share:.0%} of images", share >= MOST_IMAGES))
+    lo, hi = MID_PR_RANGE
+    if "mid" in pr:
+        parts.append(part(f"mid: median output PR within [{lo}, {hi}]", f"mid output {f3(pr['mid'])}", lo <= pr["mid"] <= hi))
+        q1, q3 = s["pr_quartiles"]["mid"]
+        strict.append(part(f"mid: the middle half of images within [{lo}, {hi}]", f"mid quartiles {f3(q1)}–{f3(q3)}", lo <= q1 and q3 <= hi))
+    return finding(
+        "Fig. 1 (§2.2, §2.5)",
+        "“Both encoding blocks offer a substantial decrease in sparsity of ā, but we observe a stark increase of sparsity "
+        "in the middle and decoding blocks” (§2.2); the φ's subspaces have a “dimensionality [that] lies approximately in "
+        "the range [0.2d, 0.3d] (from Figure 1)” (§2.5).",
+        f"median over images of PR(ā) = ‖ā‖₁²/(d‖ā‖₂²) at each block's input and output, σ = {s['sigma']:.2f}",
+        parts, f"the change moves at least {MOST_IMAGES:.0%} of the images (paired, per image); the middle block's "
+               f"quartiles, not only its median, within [{lo}, {hi}]", strict,
+        too_few(m["images"], MIN_IMAGES, "images"))
+
+
+def ranking(scores: dict[str, float]) -> str:
+    """Blocks from most to least stable, each with its margin below the first."""
+    order = sorted(scores, key=scores.get, reverse=True)
+    top = scores[order[0]]
+    return " > ".join(f"{b} {scores[b]:.4f}" + ("" if b == order[0] else f" ({scores[b] - top:+.4f})") for b in order)
+
+
+def stability_parts(scores: dict[str, float], blocks: list[str], what: str) -> list[dict]:
+    """One part per rival block: mid's averaged cosine above the rival's, with the margin."""
+    return [part(f"mid {what} more stable than {b}", f"mid {scores['mid']:.4f} vs {b} {scores[b]:.4f} ({scores['mid'] - scores[b]:+.4f})",
+                 scores["mid"] > scores[b]) for b in blocks if b != "mid"]
+
+
+def stability_finding(m: dict) -> dict | None:
+    """Fig. 2: the middle block's ā keeps its direction across σ better than any other block's (E2 … D2)."""
+    s = m["stability"]
+    raw, cen, other = s["stability"], s["centred_stability"], s["other_image_cosine"]
+    blocks = [b for b in feature_blocks(raw) if np.isfinite(raw[b])]
+    if "mid" not in blocks or len(blocks) < 2:
+        return None
+    levels = s["sigma_levels"]
+    spread = f"σ₂ ∈ {{{', '.join(f'{v:.2f}' for v in levels)}}}" if levels else "no σ₂"
+    record = finding(
+        "Fig. 2 (§2.3)",
+        "“ā is most stable in the middle block (M)”; “increased noise level mostly increases the amplitude but not "
+        "the direction of ā_j” (§2.3).",
+        f"cosine of ā(x, σ₁ = {s['sigma_ref']:.2f}) and ā(x, σ₂), averaged over images and over {spread} "
+        "(σ₂ → 0 left out: there ā collapses; σ₂ = σ₁ left out)",
+        stability_parts(raw, blocks, "(raw cosine)"),
+        "the same ranking with the centred cosine (each σ's mean ā over images subtracted first), so that channels "
+        "common to every image cannot make it high; beside it, the raw cosine between different images",
+        stability_parts(cen, blocks, "(centred cosine)"),
+        too_few(m["images"], MIN_IMAGES, "images") or too_few(len(levels), 2, "noise levels σ₂"))
+    record["ours"] += f". Ranking: {ranking({b: raw[b] for b in blocks})}"
+    record["stricter"]["ours"] += (f". Ranking: {ranking({b: cen[b] for b in blocks})}. Raw cosine of one image's ā with another "
+                                   "image's: " + ", ".join(f"{b} {other[b]:.4f}" for b in blocks))
+    return record
+
+
+def selectivity_finding(m: dict) -> dict:
+    """Fig. 3: the channels' selectivity (PR across images) is bimodal, over live channels only."""
+    s = m["selectivity"]
+    live = s.get("live_channels", 0)
+    b = s["selectivity_bimodality"]
+    delta = s["gmm_bic_one"] - s["gmm_bic_two"]
+    return finding(
+        "Fig. 3 (§2.4)",
+        "“The distribution is bimodal. Channels fall roughly into one of the two categories: selective channels that respond "
+        "only to a small fraction of images in the set, and non selective channels that respond to many images.”",
+        "PR of each channel's values across images, ‖c(i)‖₁²/(n‖c(i)‖₂²), over the live channels (dead ones are not "
+        f"selective); bimodal when Sarle's coefficient b > 5/9",
+        [part("channel PRs bimodal", f"b = {b:.3f} over {live} live channels ({s['dead_channels']} dead left out)", b > SARLE_THRESHOLD)],
+        "a two-component Gaussian mixture beats one by BIC (ΔBIC > 10) and its modes separate (Ashman's D > 2)",
+        [part("two components beat one", f"ΔBIC {delta:.1f}", delta > 10),
+         part("the modes separate", f"Ashman's D {s['gmm_ashman_d']:.2f}", s["gmm_ashman_d"] > 2)],
+        too_few(m["images"], 50, "images") or too_few(live, MIN_CHANNELS, "live channels"))
+
+
+CHANNEL_CLAIMS = (
+    # (where the correlation is saved, its key, the property, the claim, the sign of ρ with channel PR that bears it out, and the key of
+    # the stricter check's correlation: the same one, or for stability the correlation over images instead of the cosine,
+    # since a channel about as large on every image keeps a raw cosine near 1 whatever the noise does)
+    ("channels", "kurtosis_vs_selectivity", "kurtosis", "specialised channels heavier-tailed (excess kurtosis falls with PR)", -1, None),
+    ("channels", "spatial_sparsity_vs_selectivity", "spatial PR", "specialised channels spatially sparser (spatial PR rises with PR)", 1, None),
+    ("channels", "components_vs_selectivity", "PCA components", "specialised channels in fewer PCA directions (components rise with PR)", 1, None),
+    ("stability", "channel_stability_vs_selectivity", "stability over σ", "common channels the most stable over σ (stability rises with PR)", 1,
+     "channel_correlation_vs_selectivity"),
+)
+
+
+def channels_finding(m: dict) -> dict | None:
+    """Fig. 13: what selectivity predicts — heavy tails, spatial sparsity, few PCA directions, stability over σ."""
+    found = [(m[where][key], m[where].get(strict or key), name, claim, sign, strict)
+             for where, key, name, claim, sign, strict in CHANNEL_CLAIMS if key in m.get(where, {})]
+    if not found:
+        return None
+    parts = [part(claim, f"{name} ρ = {f3(c['spearman'])} ({c['channels']} channels)", sign * c["spearman"] > 0)
+             for c, _, name, claim, sign, _ in found]
+    strict = [part(claim + (" (correlation over images)" if other else ""),
+                   f"{name}{' by correlation: ρ = ' + f3(s['spearman']) + ',' if other else ''} p = {s['spearman_p']:.2g}",
+                   sign * s["spearman"] > 0 and s["spearman_p"] < STRICT_P)
+              for _, s, name, claim, sign, other in found if s is not None]
+    return finding(
+        "Fig. 13 (§2.4)",
+        "“The marginal distribution of ϕ values in specialized channels is heavy-tailed, but common channels are closer to "
+        "Gaussian. Specialized channels are spatially sparse while common channels are spatially denser. […] PCA analysis on "
+        "activation maps of specialized channels shows that they are highly concentrated in a few directions […] less "
+        "selective channels […] are the most stable w.r.t to noise level.”",
+        "Spearman ρ, over live channels, of each property against the channel's PR across images (low PR = specialised)",
+        parts, f"each rank correlation also significant (p < {STRICT_P}); stability over σ measured by the correlation "
+               "over images, not the raw cosine", strict,
+        too_few(min(c["channels"] for c, *_ in found), MIN_CHANNELS, "channels with defined statistics"))
+
+
+def neighbours_finding(m: dict) -> dict | None:
+    """Figs. 5, 14: images nearest in φ are semantically closer than images nearest in pixels (class labels as the proxy)."""
+    every, p = m.get("neighbours", {}).get("every_image"), m.get("probes")
+    if every is None and p is None:
+        return None
+    parts, strict = [], []
+    if every is not None:
+        parts.append(part(f"φ's {every['k']} cosine neighbours share the image's label more often than pixels'",
+                          f"neighbours' label agreement φ {f3(every['label_agreement'])} vs pixels {f3(every['pixel_label_agreement'])} "
+                          f"(chance {f3(every['chance'])}, {every['images']} images)", every["label_agreement"] > every["pixel_label_agreement"]))
+        strict.append(lead_part("neighbours' label agreement", every["lead_interval"]))
+    if p is not None:
+        for key, name in (("knn", f"{p['k']}-NN"), ("linear_probe", "linear probe")):
+            parts.append(part(f"{name} class accuracy from φ above pixels",
+                              f"{name} φ {f3(p[f'{key}_accuracy'])} vs pixels {f3(p[f'pixel_{key}_accuracy'])} (chance {f3(p['chance'])})",
+                              p[f"{key}_accuracy"] > p[f"pixel_{key}_accuracy"]))
+            strict.append(lead_part(name, p[f"{key}_lead_interval"]))
+    count = min(([every["images"]] if every else []) + ([p["n_test"]] if p else []))
+    return finding(
+        "Figs. 5, 14 (§2.5)",
+        "“Images that are closest in the ϕ are semantically similar, in stark contrast to images that are closest in the "
+        "pixel space.”",
+        "class labels as the semantic proxy: the share of each image's cosine neighbours with its label, and class accuracy "
+        "of a kNN and a linear probe on a held-out quarter, from φ and from pixels",
+        parts, "φ's lead over pixels beyond chance variation: its 95 % bootstrap interval above 0", strict,
+        too_few(count, 50, "held-out images"))
+
+
+def lead_part(name: str, interval: list[float]) -> dict:
+    return part(f"{name}: φ's lead over pixels above 0", f"{name} lead {interval[0]:+.3f} to {interval[1]:+.3f}", interval[0] > 0)
+
+
+def clusters_finding(m: dict) -> dict | None:
+    """Fig. 6: K-means clusters of φ more than 2 std apart (random and adjacent pairs); classes less well separated."""
+    c = m["clusters"]
+    k = next(iter(c["k"]))
+    e = c["k"][k]
+    parts = [
+        part(f"all of {e['n_random_pairs']} random cluster pairs more than {SEPARATED_STD:g} std apart (k = {k})",
+             f"{e['random_cluster_pairs_separated']:.0%} of {e['n_random_pairs']} random pairs", e["random_cluster_pairs_separated"] == 1),
+        part(f"adjacent clusters at least {SEPARATED_STD:g} std apart", f"{e['adjacent_cluster_pairs_separated']:.0%} of adjacent pairs",
+             e["adjacent_cluster_pairs_separated"] == 1),
+    ]
+    if "class_median_separation" in c:
+        parts.append(part("classes less well separated than clusters",
+                          f"median separation classes {c['class_median_separation']:.2f} vs clusters {e['median_separation']:.2f} "
+                          f"({c['random_class_pairs_separated']:.0%} of class pairs > {SEPARATED_STD:g} std)",
+                          c["class_median_separation"] < e["median_separation"]))
+    null = e.get("null_median_separation")
+    strict = [] if null is None else [part(
+        f"clusters at least {NULL_MARGIN}× more separated than K-means on channel-shuffled φ",
+        f"median separation {e['median_separation']:.2f} vs shuffled {null:.2f}; shuffled φ's clusters: "
+        f"{e['null_random_cluster_pairs_separated']:.0%} of random and {e['null_adjacent_cluster_pairs_separated']:.0%} of adjacent pairs "
+        f"> {SEPARATED_STD:g} std", e["median_separation"] > NULL_MARGIN * null)]
+    small = min(e["smallest_cluster"], c.get("smallest_class", e["smallest_cluster"]))
+    return finding(
+        "Fig. 6 (§2.5)",
+        "“centroids of adjacent clusters are at least 2 standard deviations apart. The ϕ's of human labeled classes, by "
+        "comparison, are less well separated” (§2.5); “For all pairs, centroids are more than two standard deviations apart” "
+        "(fig. 6, 100 random cluster pairs).",
+        "centroid distance over √(mean variance of both groups' φ along the joining line), for random and adjacent pairs "
+        "of K-means clusters and of classes",
+        parts, "K-means cuts even structureless data into pieces 2 std apart: the same K-means on φ with every channel "
+               "shuffled over images (same marginals, no joint structure) as the null", strict,
+        too_few(small, 2, "images in the smallest cluster or class"))
+
+
+def embedding_finding(d: dict) -> dict:
+    """Eq. 3, figs. 8 and 14 right: A‖Δφ‖² ≤ d² ≤ B‖Δφ‖² with B/A ≈ 2.9, and d² strongly related to ‖Δφ‖²."""
+    phi2, d2 = np.asarray(d["phi_distance2"], float), np.asarray(d["d2"], float)
+    ok = (phi2 > 0) & np.isfinite(d2)
+    rho = spearmanr(phi2[ok], d2[ok]) if ok.sum() > 2 else None
+    rho_text = "–" if rho is None else f"Spearman ρ = {rho.statistic:.2f}, p = {rho.pvalue:.2g}"
+    return finding(
+        "Eq. 3, figs. 8 and 14 right (§3)",
+        "“Euclidean distances of their representations satisfy the Euclidean embedding inequality (3) with B/A = 2.9”; "
+        "“The distance between random pairs of ϕ vectors is strongly related to the distance between the pair of "
+        "conditional densities they induce” (fig. 8).",
+        "the tightest A ≤ d²/‖φ₁ − φ₂‖² ≤ B over the pairs (d² the symmetrised KL of eq. 4), and the Pearson correlation of d² "
+        "with ‖φ₁ − φ₂‖²",
+        [part(f"B/A at most the paper's {PAPER_B_OVER_A}", f"B/A = {d['B_over_A']:.1f} (A = {d['A']:.4g}, B = {d['B']:.4g}) over {int(ok.sum())} pairs",
+              d["B_over_A"] <= PAPER_B_OVER_A),
+         part(f"d² strongly related to ‖Δφ‖² (Pearson r > {STRONG_CORRELATION})", f"r = {d['pearson']:.2f}", d["pearson"] > STRONG_CORRELATION)],
+        f"the relation is also monotone and significant: Spearman ρ > 0 with p < {STRICT_P}",
+        [part("d² rises with ‖Δφ‖²", rho_text, rho is not None and rho.statistic > 0 and rho.pvalue < STRICT_P)],
+        too_few(int(ok.sum()), MIN_PAIRS, "pairs"))
+
+
+def matching_finding(before: np.ndarray, after: np.ndarray) -> dict:
+    """Fig. 20: σ̂ = ‖D(y) − y‖/√n is the same before and after each φ-matching step."""
+    before, after = np.asarray(before, float), np.asarray(after, float)
+    change = np.abs(after / before - 1)
+    r = float(np.corrcoef(before, after)[0, 1]) if before.size > 1 else float("nan")
+    return finding(
+        "Fig. 20 (§3)",
+        "“Matching does not change the noise level σ” (fig. 20); “The matching step does not change the noise level” (§3).",
+        "σ̂ = ‖D(y) − y‖/√n before and after every φ-matching step of the reconstructions",
+        [part(f"σ̂ after tracks σ̂ before (correlation > {SIGMA_CORRELATION})", f"correlation {r:.4f} over {before.size} matching steps", r > SIGMA_CORRELATION),
+         part(f"σ̂ unchanged: median relative change below {SIGMA_KEPT:.0%}", f"median |σ̂ after/σ̂ before − 1| {np.median(change):.2%}",
+              np.median(change) < SIGMA_KEPT)],
+        f"unchanged at almost every step: 95th percentile of the relative change below {SIGMA_KEPT:.0%}",
+        [part("σ̂ unchanged at 95 % of steps", f"95th percentile {np.quantile(change, 0.95):.2%}", np.quantile(change, 0.95) < SIGMA_KEPT)],
+        too_few(before.size, 10, "matching steps"))
+
+
+ANALYSIS_FINDINGS = (("sparsity", sparsity_finding), ("stability", stability_finding), ("selectivity", selectivity_finding),
+                     ("channels", channels_finding), ("neighbours", neighbours_finding), ("clusters", clusters_finding))
+
+
+def findings(m: dict) -> dict:
+    """Every finding of §2 that the analyse stage's metrics allow, by name, in the paper's order."""
+    built = {name: build(m) for name, build in ANALYSIS_FINDINGS}
+    return {name: f for name, f in built.items() if f is not None}
+
+
+def summary_line(f: dict) -> str:
+    """One line for a console: verdict, figure, our numbers; the stricter check's verdict after it."""
+    return f"{verdict_text(f)} — {f['figure']}: {f['ours']} [stricter: {verdict_text(f['stricter'])}]"
