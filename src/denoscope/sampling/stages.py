@@ -17,7 +17,7 @@ from ..metrics import psnr
 from ..progress import sigma_descent, stage_bar
 from ..represent.extract import noise_averaged_means
 from .distance import density_distance, euclidean_embedding, sigma_grid
-from .assess import Images, assess, fit_probe
+from .assess import Images, assess, fit_probe, relative_phi_distance
 from .engine import DiffusionConfig, Samples, reverse_diffusion, start_from
 from .guidance import GuidanceConfig, PhiMatching, PhiTarget, target_from_images
 from .operators import make_operator
@@ -160,7 +160,9 @@ def assess_reconstruction(denoiser: Denoiser, shown: torch.Tensor, samples: torc
         probe = fit_probe(phi(baselines.train, 4).cpu().numpy(), baselines.train_labels, seed)
         probe_note = f"logistic regression on φ of {len(baselines.train)} labelled training images"
     result = assess(*sets[:2], per_target, *sets[2:], probe=probe, train=baselines.train.to(shown) if baselines.train is not None else None)
-    result |= {"phi_sigma": baselines.sigma, "phi_draws": baselines.draws, "probe": probe_note}
+    floor = relative_phi_distance(phi(shown, 5), sets[0].phi)  # two independent estimates of the target's own φ
+    result |= {"phi_sigma": baselines.sigma, "phi_draws": baselines.draws, "probe": probe_note,
+               "phi_distance_target_to_itself": floor.tolist(), "phi_distance_target_to_itself_median": float(np.median(floor))}
     if probe is not None:
         result["probe_accuracy_on_targets"] = float(np.mean(probe.predict(sets[0].phi.cpu().numpy()) == baselines.target_labels))
         result["probe_accuracy_on_random"] = float(np.mean(probe.predict(sets[3].phi.cpu().numpy()) == baselines.random_labels))
