@@ -135,3 +135,19 @@ def test_self_guided_samples_have_the_conditional_laws_mean():
     assert ((x.mean(0) - want).abs() < 4 * sd / math.sqrt(n)).all()
     assert ((x.mean(0) - mu).abs() > 8 * sd / math.sqrt(n)).any()  # and the prior's mean is far from it
     assert np.mean(np.concatenate(match.log.last) <= 1e-3) > 0.99
+
+
+class ArctanPhi:
+    """φ(y) = arctan(mean y): the full step along −∇L is Newton's, which overshoots and diverges from |mean y| > 1.4."""
+
+    def phi(self, y):
+        return torch.atan(y.mean((1, 2, 3)))[:, None]
+
+
+def test_a_step_that_would_raise_the_loss_is_refused_and_matching_still_converges():
+    target = PhiTarget(torch.tensor([0.0, 1.0]), torch.full((1, 2, 1), 0.1))
+    match = PhiMatching(ArctanPhi(), target, GuidanceConfig(eta=2.0, tolerance=1e-3, max_iters=30))
+    y = torch.full((1, 1, 4, 4), 3.0)
+    moved = match(y, torch.tensor([0.5]), torch.tensor([0]))
+    assert abs(float(torch.atan(moved.mean())) - 0.1) <= 1e-3 * 0.1
+    assert match.log.last[0][0] <= 1e-3 < match.log.first[0][0]
