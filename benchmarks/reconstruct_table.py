@@ -21,11 +21,14 @@ def rows(path: Path) -> str:
            f"({m['images']} samples, {m['converged']} converged, {m['seconds']:.0f} s); matching passes (encoder + middle, forward + backward) "
            f"{g['iterations_total'] / m['images']:.0f} per sample",
            f"φ of the target against a second estimate of itself: {a['phi_distance_target_to_itself_median']:.3f} (the floor)",
-           "", "| measure (median over targets) | guided | unguided | random images | targets where guided beats both |", "|---|---|---|---|---|"]
+           "", "| measure (median over targets; mean) | guided | unguided | random images | targets where guided is closer than unguided / random / both |",
+           "|---|---|---|---|---|"]
     for name, v in a["measures"].items():
         med = v["median"]
-        out.append(f"| {NAMES[name].format(sigma=a['phi_sigma'])} | {med['guided']:.3f} | {med['unguided']:.3f} | {med['random']:.3f} "
-                   f"| {v['guided_closer_than_both'] * a['targets']:.0f} / {a['targets']} |")
+        mean = {k: sum(v[k]) / len(v[k]) for k in ("guided", "unguided", "random")}
+        wins = " / ".join(f"{v[f'guided_closer_than_{k}'] * a['targets']:.0f}" for k in ("unguided", "random", "both"))
+        out.append(f"| {NAMES[name].format(sigma=a['phi_sigma'])} | " + " | ".join(f"{med[k]:.3f}; {mean[k]:.3f}" for k in ("guided", "unguided", "random"))
+                   + f" | {wins} of {a['targets']} |")
     s = a["spread"]
     out.append(f"| spread: mean pairwise RMS between samples | {s['samples_pairwise_rms_median']:.3f} | {s['unguided_pairwise_rms']:.3f} "
                f"| {s['random_pairwise_rms']:.3f} | |")
