@@ -384,6 +384,9 @@ def reconstruct(
     m = metrics["matching"]
     console.print(f"φ-match error (median over samples) {metrics['phi_match_error_median']:.3f}; matching reached the tolerance in "
                   f"{m['reached_tolerance']:.0%} of {m['image_calls']} calls (error {m['error_before_median']:.3f} → {m['error_after_median']:.3f})")
+    if m["iterations_total"] == 0:
+        console.print(f"[yellow]matching never ran[/]: every sample's φ was already within {tolerance:g}·‖φ_target‖ of the target, so "
+                      "these are unguided samples; on a model whose φ varies this little between images, lower --tolerance")
     if "assessment" in metrics:
         for name, v in metrics["assessment"]["measures"].items():
             med = v["median"]
