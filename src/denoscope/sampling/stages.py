@@ -16,8 +16,8 @@ from ..io import OUT_METRICS, write_json, write_npz
 from ..metrics import psnr
 from ..progress import sigma_descent, stage_bar
 from ..represent.extract import noise_averaged_means
-from .distance import density_distance, euclidean_embedding, sigma_grid
 from .assess import Images, assess, fit_probe, relative_phi_distance
+from .distance import density_distance, euclidean_embedding, sigma_grid
 from .engine import DiffusionConfig, Samples, reverse_diffusion, start_from
 from .guidance import GuidanceConfig, PhiMatching, PhiTarget, target_from_images
 from .operators import make_operator
@@ -153,13 +153,14 @@ def assess_reconstruction(denoiser: Denoiser, shown: torch.Tensor, samples: torc
                           baselines: Baselines, seed: int) -> dict:
     """Every measure of assess.py for the guided samples beside unguided samples and random images (and a class probe)."""
     phi = lambda x, k: phi_at(denoiser, x, baselines.sigma, baselines.draws, seed + 100 + k)  # noqa: E731
+    train = baselines.train.to(shown) if baselines.train is not None else None
     sets = [Images(x, phi(x, k), labels) for k, (x, labels) in enumerate(
-        ((shown, baselines.target_labels), (samples, None), (unguided, None), (baselines.random, baselines.random_labels)))]
+        ((shown, baselines.target_labels), (samples, None), (unguided, None), (baselines.random.to(shown), baselines.random_labels)))]
     probe, probe_note = None, "no labelled training images given"
     if baselines.train is not None and baselines.train_labels is not None and baselines.target_labels is not None:
-        probe = fit_probe(phi(baselines.train, 4).cpu().numpy(), baselines.train_labels, seed)
+        probe = fit_probe(phi(train, 4).cpu().numpy(), baselines.train_labels, seed)
         probe_note = f"logistic regression on φ of {len(baselines.train)} labelled training images"
-    result = assess(*sets[:2], per_target, *sets[2:], probe=probe, train=baselines.train.to(shown) if baselines.train is not None else None)
+    result = assess(*sets[:2], per_target, *sets[2:], probe=probe, train=train)
     floor = relative_phi_distance(phi(shown, 5), sets[0].phi)  # two independent estimates of the target's own φ
     result |= {"phi_sigma": baselines.sigma, "phi_draws": baselines.draws, "probe": probe_note,
                "phi_distance_target_to_itself": floor.tolist(), "phi_distance_target_to_itself_median": float(np.median(floor))}
