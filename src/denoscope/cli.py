@@ -12,6 +12,7 @@ from rich.console import Console
 
 from .config import PRESET_HELP, RunOptions, TrainConfig
 from .errors import DenoscopeError
+from .sampling.guidance import GuidanceConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train blind denoising UNets and open them up.")
 console = Console(stderr=True, soft_wrap=True)
@@ -324,32 +325,43 @@ def inverse(
 @app.command()
 @stage
 def reconstruct(
-    model: Model, out: Annotated[Path, typer.Option(help="Directory for reconstruct.png, reconstruct.npz, metrics.json.")],
+    model: Model, out: Annotated[Path, typer.Option(help="Directory for reconstruct.png, panels.png, reconstruct.npz, metrics.json.")],
     data: Annotated[Optional[str], typer.Option(help=DATA_HELP + " With --index: the target images.")] = None,
-    index: Annotated[Optional[list[int]], typer.Option(help="Target image(s) of --data, repeatable.")] = None,
+    index: Annotated[Optional[list[int]], typer.Option(help="Target image(s) of --data, repeatable; all go through the sampler in one batch.")] = None,
     rep: Annotated[Optional[Path], typer.Option(help="A REP directory, with --cluster: a cluster centroid as target.")] = None,
     cluster: Annotated[Optional[int], typer.Option(help="Cluster id (K-means on the REP's φ at --phi-sigma).")] = None,
     k: Annotated[int, typer.Option(help="Number of clusters with --cluster.")] = 10,
     n: Annotated[int, typer.Option(help="Samples per target.")] = 8, seed: Seed = 0,
     noise_draws: Annotated[int, typer.Option(help="Noise draws of the target φ at each σ.")] = 8,
     phi_sigma: Annotated[float, typer.Option(help="σ at which clusters are formed.")] = 0.5,
+    eta: Annotated[float, typer.Option(help="First matching step, as a fraction of the Polyak step L/‖∇L‖².")] = default(GuidanceConfig, "eta"),
+    tolerance: Annotated[float, typer.Option(help="Matching stops when ‖φ − φ_target‖ ≤ tolerance·‖φ_target‖.")] = default(GuidanceConfig, "tolerance"),
+    max_iters: Annotated[int, typer.Option(help="Most matching steps per score step.")] = default(GuidanceConfig, "max_iters"),
+    phi_of: Annotated[str, typer.Option(help="Whose φ is matched: sample (ā of the noisy sample, Alg. 2) or estimate (E_z ā(D(y) + σz)).")] = default(GuidanceConfig, "phi_of"),
+    match_draws: Annotated[int, typer.Option(help="Noise draws of the estimate's φ with --phi-of estimate.")] = default(GuidanceConfig, "draws"),
+    baselines: Annotated[int, typer.Option(help="Unguided samples and random images of --data the targets are held against (0: none).")] = 8,
+    probe_data: Annotated[Optional[str], typer.Option(help="Labelled training images for a class probe on φ (e.g. the training set).")] = None,
+    probe_images: Annotated[int, typer.Option(help="Images of --probe-data the probe is trained on (a seeded choice).")] = 1000,
+    assess_sigma: Annotated[float, typer.Option(help="σ at which φ is compared in the assessment (noise-averaged, --noise-draws draws).")] = 0.2,
     sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
     mean_from: MeanFrom = None, device: Device = None,
 ) -> None:
-    """Stochastic reconstruction from φ, self-guided by the model's own representation (Alg. 1, figures 7 and 20)."""
-
+    """Stochastic reconstruction from φ, self-guided by the model's own representation (Alg. 1, figures 7 and 20),
+    held against unguided samples, random images and a class probe."""
     from .checkpoint import file_hash
     from .data import Transform, open_source, stack_images
     from .errors import ConfigError
     from .represent import Representation, default_sigmas
-    from .sampling.guidance import GuidanceConfig, target_from_clusters, target_from_images
+    from .sampling.guidance import target_from_clusters, target_from_images
     from .sampling.stages import reconstruct_stage
     from .train import training_config
 
     if (data is None or not index) == (rep is None or cluster is None):
         raise ConfigError("give either --data with --index (target images) or --rep with --cluster (a centroid)")
+    guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters, phi_of=phi_of, draws=match_draws)
     config, denoiser, mean = prepare(model, out, n, sigma_final, h0, beta, max_steps, device, mean_from)
     trained = training_config(model)
+    chance = None
     if rep is None:
         images = open_source(data, channels=denoiser.config.channels)
         bad = [i for i in index if not 0 <= i < len(images)]
@@ -359,6 +371,7 @@ def reconstruct(
         sigmas, _ = default_sigmas(trained.sigma_max if trained else 1.0)
         target = target_from_images(denoiser, x, list(index), sigmas, noise_draws, seed)
         shown, targets = x, [{"label": f"{data}[{i}]", "source": data, "image": i} for i in index]
+        chance = reconstruction_baselines(images, index, baselines, probe_data, probe_images, assess_sigma, noise_draws, seed, denoiser.config.channels) if baselines else None
     else:
         from .analysis.clusters import kmeans
 
@@ -371,9 +384,40 @@ def reconstruct(
         target = target_from_clusters(r.sigmas, r.means("mid"), assignment, [cluster], denoiser.device)
         label = f"cluster {cluster} of {k} ({int((assignment == cluster).sum())} images) in {rep}"
         shown, targets = None, [{"label": label, "rep": str(rep), "k": k, "cluster": cluster}]
-    metrics = reconstruct_stage(denoiser, target, shown, targets, n, mean, seed, config, GuidanceConfig(), out, progress=True)
-    console.print(f"φ-match error (median over samples) {metrics['phi_match_error_median']:.3f}")
-    say_cost(metrics, out, "reconstruct.png", "reconstruct.npz", "metrics.json")
+    metrics = reconstruct_stage(denoiser, target, shown, targets, n, mean, seed, config, guidance, out, progress=True, baselines=chance)
+    m = metrics["matching"]
+    console.print(f"φ-match error (median over samples) {metrics['phi_match_error_median']:.3f}; matching reached the tolerance in "
+                  f"{m['reached_tolerance']:.0%} of {m['image_calls']} calls (error {m['error_before_median']:.3f} → {m['error_after_median']:.3f})")
+    if m["iterations_total"] == 0:
+        console.print(f"[yellow]matching never ran[/]: every sample's φ was already within {tolerance:g}·‖φ_target‖ of the target, so "
+                      "these are unguided samples; on a model whose φ varies this little between images, lower --tolerance")
+    if "assessment" in metrics:
+        for name, v in metrics["assessment"]["measures"].items():
+            med = v["median"]
+            console.print(f"{name}: guided {med['guided']:.3f}, unguided {med['unguided']:.3f}, random {med['random']:.3f}; "
+                          f"guided closer than both on {v['guided_closer_than_both']:.0%} of targets")
+    say_cost(metrics, out, "reconstruct.png", "panels.png", "reconstruct.npz", "metrics.json")
+
+
+def reconstruction_baselines(images, index: list[int], count: int, probe_data: str | None, probe_images: int, sigma: float,
+                             draws: int, seed: int, channels: int):
+    """Random images of the targets' source (not the targets), labels where the source has them, and a probe's training set."""
+    import numpy as np
+
+    from .data import Transform, open_source, stack_images
+    from .sampling.stages import Baselines
+
+    others = np.setdiff1d(np.random.default_rng(seed).permutation(len(images)), index, assume_unique=True)
+    chosen = np.sort(np.random.default_rng(seed + 1).permutation(others)[:count])
+    labels = images.labels
+    train = train_labels = None
+    if probe_data is not None and labels is not None:
+        source = open_source(probe_data, channels=channels)
+        if source.labels is not None:
+            pick = np.sort(np.random.default_rng(seed + 2).permutation(len(source))[:probe_images])
+            train, train_labels = stack_images(source, pick, Transform()), source.labels[pick]
+    return Baselines(stack_images(images, chosen, Transform()), count, None if labels is None else labels[np.asarray(index)],
+                     None if labels is None else labels[chosen], train, train_labels, sigma, draws)
 
 
 @app.command()
@@ -395,7 +439,6 @@ def distance(
     from .data import open_source
     from .errors import ConfigError
     from .represent import default_sigmas
-    from .sampling.guidance import GuidanceConfig
     from .sampling.stages import distance_stage
     from .train import training_config
 

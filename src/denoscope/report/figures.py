@@ -86,6 +86,36 @@ def sigma_match_figure(before: np.ndarray, after: np.ndarray, path: str | Path) 
     save_png(fig, path)
 
 
+RING = ((0, 1), (1, 2), (2, 1), (1, 0), (0, 0), (0, 2), (2, 2), (2, 0))  # cells around a 3×3 panel's centre: sides, then corners
+
+
+def reconstruction_panels(targets: np.ndarray, samples: np.ndarray, path: str | Path, cols: int = 5, titles: list[str] | None = None) -> None:
+    """Fig. 7: per target a 3×3 panel, the target (framed) at the centre and its samples (samples[t·k : (t+1)·k],
+    up to 8) spread around it; panels in rows of `cols`."""
+    t_count, k = len(targets), len(samples) // max(len(targets), 1)
+    cols = min(cols, t_count)
+    rows = -(-t_count // cols)
+    fig = Figure(figsize=(2.2 * cols, 2.2 * rows + 0.25 * bool(titles)), layout="constrained")
+    panels = fig.subfigures(rows, cols, squeeze=False, wspace=0.04, hspace=0.04)
+    for t, panel in enumerate(panels.flat):
+        axes = panel.subplots(3, 3, gridspec_kw={"wspace": 0.04, "hspace": 0.04})
+        for ax in axes.flat:
+            ax.set_axis_off()
+        if t >= t_count:
+            continue
+        show(axes[1, 1], targets[t])
+        for spine in axes[1, 1].spines.values():
+            spine.set(visible=True, color="crimson", linewidth=2)
+        axes[1, 1].set_axis_on()
+        axes[1, 1].set_xticks([])
+        axes[1, 1].set_yticks([])
+        for j in range(min(k, len(RING))):
+            show(axes[RING[j]], samples[t * k + j])
+        if titles:
+            panel.suptitle(titles[t], fontsize=8)
+    save_png(fig, path)
+
+
 def training_figure(records: list[dict], path: str | Path) -> None:
     """The training loss by step (log scale) and, where it was checked, the held-out PSNR per σ beside the noisy input's."""
     losses = [(r["step"], r["loss"]) for r in records if "loss" in r]

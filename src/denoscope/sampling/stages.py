@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from ..io import OUT_METRICS, write_json, write_npz
 from ..metrics import psnr
 from ..progress import sigma_descent, stage_bar
 from ..represent.extract import noise_averaged_means
+from .assess import Images, assess, fit_probe, relative_phi_distance
 from .distance import density_distance, euclidean_embedding, sigma_grid
 from .engine import DiffusionConfig, Samples, reverse_diffusion, start_from
 from .guidance import GuidanceConfig, PhiMatching, PhiTarget, target_from_images
@@ -99,20 +100,25 @@ def inverse(denoiser: Denoiser, images: ImageSet, indices: list[int], task: str,
     return metrics
 
 
+def phi_at(denoiser: Denoiser, x: torch.Tensor, sigma: float, draws: int, seed: int) -> torch.Tensor:
+    """φ(x, σ) = E_z ā_mid(x + σz) of each image, z keyed by (seed, row, draw): the representation stage's estimator."""
+    with torch.no_grad():
+        return noise_averaged_means(denoiser, x.to(denoiser.device), list(range(len(x))), (sigma,), draws, seed)["mid"][:, 0]
+
+
 def phi_error(denoiser: Denoiser, x: torch.Tensor, target: PhiTarget, rows: torch.Tensor, sigma: float, draws: int, seed: int) -> np.ndarray:
     """‖φ(x, σ) − φ_target(σ)‖ / ‖φ_target(σ)‖ per sample, φ noise-averaged as everywhere else."""
-    with torch.no_grad():
-        phi = noise_averaged_means(denoiser, x, list(range(len(x))), (sigma,), draws, seed + 1)["mid"][:, 0]
+    phi = phi_at(denoiser, x, sigma, draws, seed + 1)
     want = target(torch.full((len(x),), sigma, device=phi.device), rows)
     return ((phi - want).norm(dim=1) / want.norm(dim=1).clamp_min(1e-12)).cpu().numpy()
 
 
 def reconstruct(denoiser: Denoiser, target: PhiTarget, per_target: int, mean: torch.Tensor, seed: int, config: DiffusionConfig,
                 guidance: GuidanceConfig, error_sigma: float = 0.2, draws: int = 8, progress: bool = False) -> tuple[Samples, PhiMatching, np.ndarray, float]:
-    """`per_target` samples of p(x | φ) for every target row (Alg. 1), their φ-match errors, and the seconds it took."""
+    """`per_target` samples of p(x | φ) for every target row (Alg. 1), in one batch, their φ-match errors, and the seconds it took."""
     t_count = target.table.shape[0]
     rows = torch.arange(t_count, device=denoiser.device).repeat_interleave(per_target)
-    match = PhiMatching(denoiser, target, guidance, rows=rows)
+    match = PhiMatching(denoiser, target, guidance, rows=rows, seed=seed)
     start = time.perf_counter()
     result = descend("reconstruct", config, progress, lambda callback: reverse_diffusion(
         denoiser, start_from(mean.to(denoiser.device), len(rows), seed, config.sigma_start), seed, config, guidance=match, callback=callback))
@@ -120,13 +126,59 @@ def reconstruct(denoiser: Denoiser, target: PhiTarget, per_target: int, mean: to
     return result, match, phi_error(denoiser, result.samples.clamp(0, 1), target, rows, error_sigma, draws, seed), seconds
 
 
+@dataclass
+class Baselines:
+    """What reconstructions are held against: random images of the targets' source, unguided samples from the same
+    starts, and labelled training images for a class probe; φ of every set at `sigma` over `draws` noise draws."""
+
+    random: torch.Tensor
+    unguided: int
+    target_labels: np.ndarray | None = None
+    random_labels: np.ndarray | None = None
+    train: torch.Tensor | None = None
+    train_labels: np.ndarray | None = None
+    sigma: float = 0.2
+    draws: int = 8
+
+
+def unguided_samples(denoiser: Denoiser, mean: torch.Tensor, n: int, seed: int, config: DiffusionConfig) -> tuple[Samples, float]:
+    """The same sampler without φ, from the same starts as the first n guided samples (ids 0 … n − 1)."""
+    start = time.perf_counter()
+    with torch.no_grad():
+        result = reverse_diffusion(denoiser, start_from(mean.to(denoiser.device), n, seed, config.sigma_start), seed, config)
+    return result, time.perf_counter() - start
+
+
+def assess_reconstruction(denoiser: Denoiser, shown: torch.Tensor, samples: torch.Tensor, per_target: int, unguided: torch.Tensor,
+                          baselines: Baselines, seed: int) -> dict:
+    """Every measure of assess.py for the guided samples beside unguided samples and random images (and a class probe)."""
+    phi = lambda x, k: phi_at(denoiser, x, baselines.sigma, baselines.draws, seed + 100 + k)  # noqa: E731
+    train = baselines.train.to(shown) if baselines.train is not None else None
+    sets = [Images(x, phi(x, k), labels) for k, (x, labels) in enumerate(
+        ((shown, baselines.target_labels), (samples, None), (unguided, None), (baselines.random.to(shown), baselines.random_labels)))]
+    probe, probe_note = None, "no labelled training images given"
+    if baselines.train is not None and baselines.train_labels is not None and baselines.target_labels is not None:
+        probe = fit_probe(phi(train, 4).cpu().numpy(), baselines.train_labels, seed)
+        probe_note = f"logistic regression on φ of {len(baselines.train)} labelled training images"
+    result = assess(*sets[:2], per_target, *sets[2:], probe=probe, train=train)
+    floor = relative_phi_distance(phi(shown, 5), sets[0].phi)  # two independent estimates of the target's own φ
+    result |= {"phi_sigma": baselines.sigma, "phi_draws": baselines.draws, "probe": probe_note,
+               "phi_distance_target_to_itself": floor.tolist(), "phi_distance_target_to_itself_median": float(np.median(floor))}
+    if probe is not None:
+        result["probe_accuracy_on_targets"] = float(np.mean(probe.predict(sets[0].phi.cpu().numpy()) == baselines.target_labels))
+        result["probe_accuracy_on_random"] = float(np.mean(probe.predict(sets[3].phi.cpu().numpy()) == baselines.random_labels))
+    return result
+
+
 def reconstruct_stage(denoiser: Denoiser, target: PhiTarget, shown: torch.Tensor | None, targets: list[dict], per_target: int,
-                      mean: torch.Tensor, seed: int, config: DiffusionConfig, guidance: GuidanceConfig, out: Path, progress: bool = False) -> dict:
-    """Samples conditioned on each target φ (fig. 7), φ-match errors, and σ̂ before and after every match (fig. 20).
+                      mean: torch.Tensor, seed: int, config: DiffusionConfig, guidance: GuidanceConfig, out: Path,
+                      progress: bool = False, baselines: Baselines | None = None) -> dict:
+    """Samples conditioned on each target φ (fig. 7), what matching achieved per call, σ̂ before and after every match
+    (fig. 20), and with `baselines` and target images, how close the samples come to their targets beside chance.
 
     `targets` names each target row: {"label": text, and "source" + "image" (an image's index in it) or "rep" + "k" +
     "cluster"}, so that viewers can link the samples (row t's are samples[t·per_target : (t+1)·per_target]) to it."""
-    from ..report.figures import image_grid, sigma_match_figure
+    from ..report.figures import image_grid, reconstruction_panels, sigma_match_figure
 
     result, match, error, seconds = reconstruct(denoiser, target, per_target, mean, seed, config, guidance, progress=progress)
     before = np.concatenate(match.log.sigma_before)
@@ -135,13 +187,24 @@ def reconstruct_stage(denoiser: Denoiser, target: PhiTarget, shown: torch.Tensor
     samples = pictures(result.samples)
     metrics = {"targets": targets, "per_target": per_target, "seed": seed, "phi_match_error": error.tolist(),
                "phi_match_error_median": float(np.median(error)), "diffusion": asdict(config), "guidance": asdict(guidance),
+               "matching": match.log.summary(guidance.tolerance),
                "sigma_before_after_correlation": float(np.corrcoef(before, after)[0, 1]) if len(before) > 1 else None,
                **cost(result, seconds)}
-    write_npz(out / "reconstruct.npz", samples=samples, targets=pictures(shown) if shown is not None else np.zeros(0),
-              sigma_before=before, sigma_after=after, ids=ids, phi_match_error=error, sigma=result.sigma)
+    arrays = {"samples": samples, "targets": pictures(shown) if shown is not None else np.zeros(0), "sigma_before": before,
+              "sigma_after": after, "ids": ids, "phi_match_error": error, "sigma": result.sigma,
+              **{f"match_{k}": np.concatenate(getattr(match.log, k)) for k in ("first", "last", "iters")}}
+    if baselines is not None and shown is not None:
+        free, free_seconds = unguided_samples(denoiser, mean, baselines.unguided, seed, config)
+        metrics["unguided_cost"] = cost(free, free_seconds)
+        metrics["assessment"] = assess_reconstruction(denoiser, shown.to(result.samples), result.samples.clamp(0, 1), per_target,
+                                                      free.samples.clamp(0, 1), baselines, seed)
+        arrays |= {"unguided": pictures(free.samples), "random": pictures(baselines.random)}
+    write_npz(out / "reconstruct.npz", **arrays)
     write_json(out / OUT_METRICS, metrics)
     grid = samples if shown is None else np.concatenate([np.concatenate([pictures(shown)[t : t + 1], samples[t * per_target : (t + 1) * per_target]]) for t in range(len(targets))])
     image_grid(grid, out / "reconstruct.png", cols=per_target + (shown is not None))
+    if shown is not None:
+        reconstruction_panels(pictures(shown), samples, out / "panels.png")
     sigma_match_figure(before, after, out / "sigma_match.png")
     return metrics
 
