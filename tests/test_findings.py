@@ -15,6 +15,7 @@ from denoscope.analysis.selectivity import selectivity
 from denoscope.analysis.sparsity import sparsity
 from denoscope.analysis.stability import stability
 from denoscope.sampling.distance import euclidean_embedding
+from test_analysis_stats import channels_with_pr
 
 BLOCKS = ("enc2", "enc3", "mid", "dec3", "dec2")
 
@@ -107,13 +108,6 @@ def test_a_large_common_channel_makes_the_raw_cosine_high_and_the_centred_one_te
     f = stability_finding({"images": n, "stability": m})
     assert f["verdict"] == PARTLY and not next(p for p in f["parts"] if "dec3" in p["claim"])["holds"]
     assert f["stricter"]["verdict"] == HOLDS
-
-
-def channels_with_pr(n: int, prs: np.ndarray, rng) -> np.ndarray:
-    phi = np.zeros((n, prs.size))
-    for i, p in enumerate(prs):
-        phi[rng.choice(n, max(1, round(p * n)), replace=False), i] = rng.uniform(0.5, 2.0)
-    return phi
 
 
 def test_selectivity_finding_on_live_channels_only():
