@@ -133,7 +133,8 @@ def test_bad_sampling_requests_are_one_sentence(run, tmp_path):
     one_sentence_error(invoke("inverse", "--model", run, "--data", DATA, "--task", "magic", "--out", tmp_path / "i"), "magic")
     one_sentence_error(invoke("reconstruct", "--model", run, "--out", tmp_path / "r"), "either --data with --index")
     one_sentence_error(invoke("reconstruct", "--model", run, "--data", DATA, "--index", "999", "--out", tmp_path / "r"), "--index 999")
-    assert not any((tmp_path / p).exists() for p in ("s", "i", "r"))
+    one_sentence_error(invoke("distance", "--model", run, "--data", DATA, "--tolerance", "0", "--out", tmp_path / "d"), "tolerance must lie in (0, 1)")
+    assert not any((tmp_path / p).exists() for p in ("s", "i", "r", "d"))
 
 
 def test_the_quick_demo_runs_every_stage_and_ends_in_the_report(demo_out):

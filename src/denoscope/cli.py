@@ -248,6 +248,9 @@ H0 = Annotated[float, typer.Option(help="h₀ of the step schedule h_t = h₀t/(
 Beta = Annotated[float, typer.Option(help="β: 1 is deterministic, small values inject noise at every step.")]
 MaxSteps = Annotated[int, typer.Option(help="Give up on an image after this many steps (said in metrics.json).")]
 MeanFrom = Annotated[Optional[str], typer.Option(help="Start from the mean image of this source (default: the run's training data).")]
+Eta = Annotated[float, typer.Option(help="First matching step, as a fraction of the Polyak step L/‖∇L‖².")]
+Tolerance = Annotated[float, typer.Option(help="Matching stops when ‖φ − φ_target‖ ≤ tolerance·‖φ_target‖.")]
+MaxIters = Annotated[int, typer.Option(help="Most matching steps per score step.")]
 
 
 def say_cost(metrics: dict, out: Path, *files: str) -> None:
@@ -334,9 +337,8 @@ def reconstruct(
     n: Annotated[int, typer.Option(help="Samples per target.")] = 8, seed: Seed = 0,
     noise_draws: Annotated[int, typer.Option(help="Noise draws of the target φ at each σ.")] = 8,
     phi_sigma: Annotated[float, typer.Option(help="σ at which clusters are formed.")] = 0.5,
-    eta: Annotated[float, typer.Option(help="First matching step, as a fraction of the Polyak step L/‖∇L‖².")] = default(GuidanceConfig, "eta"),
-    tolerance: Annotated[float, typer.Option(help="Matching stops when ‖φ − φ_target‖ ≤ tolerance·‖φ_target‖.")] = default(GuidanceConfig, "tolerance"),
-    max_iters: Annotated[int, typer.Option(help="Most matching steps per score step.")] = default(GuidanceConfig, "max_iters"),
+    eta: Eta = default(GuidanceConfig, "eta"), tolerance: Tolerance = default(GuidanceConfig, "tolerance"),
+    max_iters: MaxIters = default(GuidanceConfig, "max_iters"),
     phi_of: Annotated[str, typer.Option(help="Whose φ is matched: sample (ā of the noisy sample, Alg. 2) or estimate (E_z ā(D(y) + σz)).")] = default(GuidanceConfig, "phi_of"),
     match_draws: Annotated[int, typer.Option(help="Noise draws of the estimate's φ with --phi-of estimate.")] = default(GuidanceConfig, "draws"),
     baselines: Annotated[int, typer.Option(help="Unguided samples and random images of --data the targets are held against (0: none).")] = 8,
@@ -430,6 +432,8 @@ def distance(
     levels: Annotated[int, typer.Option(help="σ levels of the integral (log-spaced over the model's range).")] = 8,
     phi_sigma: Annotated[float, typer.Option(help="σ at which ‖φ₁ − φ₂‖ is measured.")] = 0.5,
     noise_draws: Annotated[int, typer.Option(help="Noise draws of each target φ.")] = 8, seed: Seed = 0,
+    eta: Eta = default(GuidanceConfig, "eta"), tolerance: Tolerance = default(GuidanceConfig, "tolerance"),
+    max_iters: MaxIters = default(GuidanceConfig, "max_iters"),
     sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
     mean_from: MeanFrom = None, device: Device = None,
 ) -> None:
@@ -444,6 +448,7 @@ def distance(
 
     if pairs < 1:
         raise ConfigError(f"--pairs must be at least 1, got {pairs}")
+    guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters)
     config, denoiser, mean = prepare(model, out, n, sigma_final, h0, beta, max_steps, device, mean_from)
     images = open_source(data, channels=denoiser.config.channels)
     if len(images) < 2:
@@ -452,7 +457,7 @@ def distance(
     chosen = [tuple(int(i) for i in rng.choice(len(images), 2, replace=False)) for _ in range(pairs)]
     trained = training_config(model)
     sigmas, _ = default_sigmas(trained.sigma_max if trained else 1.0)
-    metrics = distance_stage(denoiser, images, chosen, n, mean, seed, config, GuidanceConfig(), sigmas, levels, phi_sigma, noise_draws, out, progress=True)
+    metrics = distance_stage(denoiser, images, chosen, n, mean, seed, config, guidance, sigmas, levels, phi_sigma, noise_draws, out, progress=True)
     console.print(f"B/A = {metrics['B_over_A']:.2f} over {metrics['pairs']} pairs (paper: 2.9); correlation {metrics['pearson']:.2f}")
     console.print(f"outputs: {out / 'distance.png'}, {out / 'distance.npz'}, {out / 'metrics.json'}")
 
