@@ -12,9 +12,9 @@ import hashlib
 import json
 import math
 import os
-import threading
 import time
 import tomllib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -265,31 +265,27 @@ def compiled_loss(options: RunOptions, device: torch.device):
 
 
 class BackgroundWriter:
-    """Checkpoint files written by a thread from CPU copies, so the steps go on while the disk works; one write at a
-    time, and a failed write is raised at the next submit or at close."""
+    """Checkpoint files written by one worker thread from CPU copies, so the steps go on while the disk works; one write
+    at a time, and a failed write is raised at the next submit or at close."""
 
     def __init__(self):
-        self.thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-
-    def _run(self, write) -> None:
-        try:
-            write()
-        except BaseException as e:  # noqa: BLE001 - handed to the training thread
-            self.error = e
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.pending: Future | None = None
 
     def wait(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
 
     def submit(self, write) -> None:
         self.wait()
-        self.thread = threading.Thread(target=self._run, args=(write,), daemon=False)
-        self.thread.start()
+        self.pending = self.pool.submit(write)
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown()
 
 
 def train(
@@ -428,7 +424,7 @@ def _train(model_config, config, options, run, resuming, progress, rank, world, 
                 bar.update(task, completed=step)
     finally:
         try:
-            writer.wait()
+            writer.close()
         finally:
             if log:
                 log.close()
