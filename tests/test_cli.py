@@ -134,6 +134,9 @@ def test_bad_sampling_requests_are_one_sentence(run, tmp_path):
     one_sentence_error(invoke("reconstruct", "--model", run, "--out", tmp_path / "r"), "either --data with --index")
     one_sentence_error(invoke("reconstruct", "--model", run, "--data", DATA, "--index", "999", "--out", tmp_path / "r"), "--index 999")
     one_sentence_error(invoke("distance", "--model", run, "--data", DATA, "--tolerance", "0", "--out", tmp_path / "d"), "tolerance must lie in (0, 1)")
+    for option, value, says in (("--baselines", "-1", "--baselines must be 0"), ("--probe-images", "0", "--probe-images must be at least 1"),
+                                ("--assess-sigma", "nan", "--assess-sigma must be a finite")):
+        one_sentence_error(invoke("reconstruct", "--model", run, "--data", DATA, "--index", "0", option, value, "--out", tmp_path / "r"), says)
     assert not any((tmp_path / p).exists() for p in ("s", "i", "r", "d"))
 
 

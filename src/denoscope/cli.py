@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -360,6 +361,12 @@ def reconstruct(
 
     if (data is None or not index) == (rep is None or cluster is None):
         raise ConfigError("give either --data with --index (target images) or --rep with --cluster (a centroid)")
+    if baselines < 0:
+        raise ConfigError(f"--baselines must be 0 (none) or more, got {baselines}")
+    if probe_images < 1:
+        raise ConfigError(f"--probe-images must be at least 1, got {probe_images}")
+    if not (math.isfinite(assess_sigma) and assess_sigma >= 0):
+        raise ConfigError(f"--assess-sigma must be a finite noise level ≥ 0, got {assess_sigma}")
     guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters, phi_of=phi_of, draws=match_draws)
     config, denoiser, mean = prepare(model, out, n, sigma_final, h0, beta, max_steps, device, mean_from)
     trained = training_config(model)
