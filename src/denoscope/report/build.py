@@ -27,7 +27,9 @@ DENOISES = ("better than the noisy input", "not better than the noisy input")
 STAGES = ("run", "denoise", "rep", "analysis", "samples", "inverse", "reconstruct", "distance")
 FINDINGS_STYLE = (".partly { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 0.85em; font-weight: 500; "
                   "line-height: 1.6; background: #bf8700; color: #fff; } table.findings td { white-space: normal; text-align: left; "
-                  "vertical-align: top; max-width: 30em; } table.findings td:nth-child(4), table.findings td:nth-child(6) { white-space: nowrap; }")
+                  "vertical-align: top; } table.findings { table-layout: fixed; width: 100%; } table.findings th { text-align: left; white-space: normal; } "
+                  "table.findings th:nth-child(1) { width: 8%; } table.findings th:nth-child(2) { width: 25%; } table.findings th:nth-child(3) { width: 22%; } "
+                  "table.findings th:nth-child(4), table.findings th:nth-child(6) { width: 9%; } table.findings th:nth-child(5) { width: 27%; }")
 
 
 @dataclass(frozen=True)
