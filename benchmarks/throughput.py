@@ -32,7 +32,7 @@ from denoscope.config import RunOptions, TrainConfig, model_config
 from denoscope.data import Transform, TrainingSet, open_source
 from denoscope.denoiser import Denoiser
 from denoscope.nn.unet import BlindUNet
-from denoscope.represent.extract import noise_averaged_means
+from denoscope.denoiser import noise_averaged_means
 from denoscope.sampling.engine import DiffusionConfig, reverse_diffusion, start_from
 from denoscope.train import StepSampler, Schedule, train
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from denoscope.config import ModelConfig
+from denoscope.config import PRESETS, ModelConfig
 from denoscope.denoiser import Denoiser, GaussianDenoiser, padding_needed
 from denoscope.errors import ConfigError
 from denoscope.nn.unet import BlindUNet
@@ -73,7 +73,7 @@ def test_block_means_are_spatial_means_of_the_blocks_and_phi_is_the_middle_block
         assert set(means) == {"enc1", "mid", "enc1.in", "mid.in"}
         assert torch.allclose(means["mid"], maps["mid"].mean((2, 3)))
         assert torch.allclose(means["enc1.in"], y.mean((2, 3)))
-        assert torch.equal(d.phi(y), means["mid"])
+        assert torch.equal(d.mid_mean(y), means["mid"])
 
 
 def test_block_maps_of_a_padded_image_cover_only_the_image():
@@ -90,7 +90,7 @@ def test_block_maps_of_a_padded_image_cover_only_the_image():
 def test_phi_is_differentiable_with_respect_to_the_image_only():
     d = denoiser()
     y = torch.rand(1, 3, 16, 16, requires_grad=True)
-    d.phi(y).square().sum().backward()
+    d.mid_mean(y).square().sum().backward()
     assert y.grad is not None and y.grad.abs().sum() > 0
     assert all(p.grad is None for p in d.net.parameters())
 
@@ -148,3 +148,18 @@ def test_blind_gaussian_denoiser_estimates_sigma():
         est = prior.estimate_sigma(y)
         assert est.mean().item() == pytest.approx(sigma, rel=0.05)
         assert (prior(y) - prior(y, est)).abs().max() < 1e-12
+
+
+def test_phi_is_the_mean_of_the_middle_means_over_keyed_draws():
+    """d.phi(x, σs, draws) = (1/K) Σ_k ā_mid(x + σ z_k) with z_k = rng noise of (seed, image id, k); one draw at σ = 0."""
+    from denoscope import rng
+
+    d = Denoiser(BlindUNet(PRESETS["tiny"]).eval())
+    x = torch.rand(3, 3, 16, 16)
+    phi = d.phi(x, (0.0, 0.3), draws=4, seed=7, ids=[5, 6, 7])
+    assert phi.shape == (3, 2, d.config.mid_width)
+    z = torch.stack([rng.image_noise(x.shape[1:], 7, [5, 6, 7], draw=k) for k in range(4)], 1)
+    want = torch.stack([d.mid_mean(x + 0.3 * z[:, k]) for k in range(4)]).mean(0)
+    assert torch.allclose(phi[:, 1], want, atol=1e-6)
+    assert torch.allclose(phi[:, 0], d.mid_mean(x), atol=1e-6)
+    assert torch.equal(d.phi(x[1:], (0.3,), draws=4, seed=7, ids=[6, 7])[:, 0], phi[1:, 1])

@@ -112,7 +112,7 @@ def test_heldout_and_denoise_run_on_the_model_device():
 def test_a_represent_batch_runs_on_the_model_device(tmp_path):
     from denoscope.data import open_source
     from denoscope.represent import RepConfig, Representation, represent
-    from denoscope.represent.extract import noise_averaged_means
+    from denoscope.denoiser import noise_averaged_means
 
     images = open_source(SHAPES)
     with simulated_device() as dev:

@@ -72,7 +72,7 @@ class LinearPhi(GaussianDenoiser):
         super().__init__(mean, cov, shape)
         self.a = a
 
-    def phi(self, y):
+    def mid_mean(self, y):
         return y.flatten(1).double() @ self.a.T
 
 
@@ -95,13 +95,13 @@ def constant_target(b: torch.Tensor) -> PhiTarget:
 def test_matching_a_linear_phi_lands_on_the_orthogonal_projection_within_tolerance():
     d = linear_prior()
     g = torch.Generator().manual_seed(1)
-    b = d.phi(torch.rand(2, 1, 6, 6, generator=g, dtype=torch.float64))
+    b = d.mid_mean(torch.rand(2, 1, 6, 6, generator=g, dtype=torch.float64))
     y = torch.rand(2, 1, 6, 6, generator=g, dtype=torch.float64)
     match = PhiMatching(d, constant_target(b), GuidanceConfig(tolerance=1e-4, max_iters=200))
     moved = match(y, torch.full((2,), 0.3, dtype=torch.float64), torch.arange(2))
-    assert ((d.phi(moved) - b).norm(dim=1) <= 1e-4 * b.norm(dim=1)).all()
+    assert ((d.mid_mean(moved) - b).norm(dim=1) <= 1e-4 * b.norm(dim=1)).all()
     a = d.a
-    projection = y.flatten(1) - (d.phi(y) - b) @ torch.linalg.solve(a @ a.T, a)  # the nearest y with Ay = b
+    projection = y.flatten(1) - (d.mid_mean(y) - b) @ torch.linalg.solve(a @ a.T, a)  # the nearest y with Ay = b
     torch.testing.assert_close(moved.flatten(1), projection, atol=1e-4 * float(b.norm()), rtol=0)
     assert (match.log.last[0] <= 1e-4).all() and (match.log.iters[0] < 200).all()
 
@@ -123,7 +123,7 @@ def test_self_guided_samples_have_the_conditional_laws_mean():
     d = linear_prior()
     z = torch.randn(36, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     x_c = (d.mean + d.eigvecs @ (d.eigvals.sqrt() * z)).reshape(1, 1, 6, 6)  # a typical image of the prior: σ̂ can fall to σ_L
-    b = d.phi(x_c)
+    b = d.mid_mean(x_c)
     n = 400
     match = PhiMatching(d, constant_target(b), GuidanceConfig(tolerance=1e-3, max_iters=50), rows=torch.zeros(n, dtype=torch.long))
     config = DiffusionConfig(sigma_final=0.01, h0=0.05, beta=0.05, max_steps=2000)
@@ -142,7 +142,7 @@ def test_self_guided_samples_have_the_conditional_laws_mean():
 class ArctanPhi:
     """φ(y) = arctan(mean y): the full step along −∇L is Newton's, which overshoots and diverges from |mean y| > 1.4."""
 
-    def phi(self, y):
+    def mid_mean(self, y):
         return torch.atan(y.mean((1, 2, 3)))[:, None]
 
 

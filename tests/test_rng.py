@@ -49,3 +49,20 @@ def test_streams_are_independent():
     k = rng.key(0, torch.arange(10000))
     a, b = rng.uniform(k, stream="sigma"), rng.uniform(k, stream="uniform")
     assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1].item()) < 0.03
+
+
+def test_choices_are_one_generator_per_seed_and_purpose():
+    """Same (seed, purpose) → same choice; another purpose or seed → another stream; subsets sorted and unique."""
+    import numpy as np
+
+    a = rng.choose(1000, 50, seed=3, purpose="subset")
+    assert np.array_equal(a, rng.choose(1000, 50, seed=3, purpose="subset"))
+    assert np.array_equal(a, np.sort(a)) and len(np.unique(a)) == 50 and a.max() < 1000
+    assert not np.array_equal(a, rng.choose(1000, 50, seed=3, purpose="pairs"))
+    assert not np.array_equal(a, rng.choose(1000, 50, seed=4, purpose="subset"))
+    assert np.array_equal(rng.choose(7, 50, seed=0, purpose="subset"), np.arange(7))
+    streams = {tuple(rng.generator(s, p).integers(1 << 62, size=2)) for s in range(3) for p in rng.PURPOSES}
+    assert len(streams) == 3 * len(rng.PURPOSES)
+    assert rng.seed_for(1, "kmeans") == rng.seed_for(1, "kmeans") != rng.seed_for(1, "tsne")
+    with pytest.raises(KeyError):
+        rng.generator(0, "no-such-purpose")

@@ -107,7 +107,7 @@ def load_network(
 
 def load_denoiser(path: str | Path, device: str | torch.device = "cpu", batch_size: int = 64, **expect: Any) -> Denoiser:
     """The Denoiser of a checkpoint (a run directory, model.safetensors or checkpoint.safetensors), in eval mode."""
-    return Denoiser(load_network(path, device, **expect), batch_size=batch_size)
+    return Denoiser(load_network(path, device, **expect), batch_size=batch_size, source=resolve(path))
 
 
 def file_hash(path: str | Path) -> str:

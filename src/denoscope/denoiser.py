@@ -7,10 +7,13 @@ noisy one; `residual(y) = D(y) − y` is proportional to σ²·∇log p(y). Grad
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from . import rng
 from .config import ModelConfig
 from .errors import ConfigError
 from .nn.unet import BlindUNet
@@ -35,11 +38,12 @@ class Denoiser:
     """D(y), f(y) = D(y) − y, block maps, block means ā_j and φ of a trained BlindUNet: always eval mode, weights
     frozen, any image size (reflect-padded to a multiple of 2^blocks, cropped back), in chunks of `batch_size`."""
 
-    def __init__(self, net: BlindUNet, batch_size: int = 64):
+    def __init__(self, net: BlindUNet, batch_size: int = 64, source: Path | None = None):
         if batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
         self.net = net.eval().requires_grad_(False)
         self.batch_size = batch_size
+        self.source = source  # the weights file it was loaded from, if any
 
     @property
     def config(self) -> ModelConfig:
@@ -96,9 +100,31 @@ class Denoiser:
         """ā_j(y): the spatial mean of every channel of each named block, N×C_j."""
         return {k: m.mean(dim=(-2, -1)) for k, m in self.blocks(y, names, inputs).items()}
 
-    def phi(self, y: torch.Tensor) -> torch.Tensor:
-        """ā_mid(y) for one noise draw; φ(x, σ) is its mean over draws of y = x + σz (the representation stage)."""
+    def mid_mean(self, y: torch.Tensor) -> torch.Tensor:
+        """ā_mid(y) of one noisy image; φ(x, σ) is its mean over draws of y = x + σz."""
         return self.means(y, ("mid",))["mid"]
+
+    def phi(self, x: torch.Tensor, sigmas: Sequence[float], draws: int = 20, seed: int = 0,
+            ids: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+        """φ(x, σ) = E_z ā_mid(x + σz), N×S×C: z keyed by (seed, image id, draw), ids 0 … N−1 unless given."""
+        ids = range(len(x)) if ids is None else ids
+        return noise_averaged_means(self, x.to(self.device), ids, tuple(sigmas), draws, seed)["mid"]
+
+
+def noise_averaged_means(
+    denoiser: Denoiser, x: torch.Tensor, ids: Sequence[int] | torch.Tensor, sigmas: tuple[float, ...], draws: int, seed: int,
+    blocks: tuple[str, ...] = ("mid",), inputs: bool = False,
+) -> dict[str, torch.Tensor]:
+    """E_z ā_j(x + σz) per image and σ (B×S×C_j), z keyed by (seed, image id, draw) and shared by every σ; one draw at σ = 0."""
+    ids = torch.as_tensor(ids, device=x.device)
+    z = rng.normal(rng.key(seed, ids[:, None], torch.arange(draws, device=x.device)[None, :]), x.shape[1:]).to(x.dtype)
+    out: dict[str, list[torch.Tensor]] = {}
+    for sigma in sigmas:
+        d = 1 if sigma == 0 else draws
+        y = (x[:, None] + sigma * z[:, :d]).flatten(0, 1)
+        for name, m in denoiser.means(y, blocks, inputs).items():
+            out.setdefault(name, []).append(m.unflatten(0, (len(x), d)).mean(1))
+    return {name: torch.stack(v, dim=1) for name, v in out.items()}
 
 
 class GaussianDenoiser:

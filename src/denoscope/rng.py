@@ -3,18 +3,37 @@ process count or device, and the noise is generated on the device that uses it.
 
 A counter-based generator: every value is a hash of its key and its element index (splitmix64's finaliser),
 turned into N(0, 1) by Box–Muller. Integer arithmetic wraps in int64, so the bits are the same on every device.
+
+Choices that are not noise (subsets, pairs, K-means and t-SNE starts, probes, operators) take one numpy generator per
+(seed, purpose) from `generator`; every purpose is named in PURPOSES, so no two uses of one seed share a stream.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64
 M1 = -4658895280553007687  # 0xBF58476D1CE4E5B9
 M2 = -7723592293110705685  # 0x94D049BB133111EB
 STREAMS = {"noise": 1, "sigma": 2, "uniform": 3}
+PURPOSES = {
+    "subset": 1,  # --max-images: the images a REP, its analysis and the explorer share
+    "holdout": 2,  # training's held-out images
+    "queries": 3,  # analyse's neighbour queries
+    "targets": 4,  # inverse problems' images
+    "pairs": 5,  # the distance's image pairs
+    "baselines": 6,  # random images that reconstructions are held against
+    "probe-images": 7,  # labelled training images of the reconstruction's class probe
+    "kmeans": 8,
+    "tsne": 9,
+    "probe": 10,  # logistic regressions, stratified splits, bootstrap intervals
+    "mixture": 11,  # the selectivity mixture fit
+    "operator": 12,  # random masks and measurement matrices
+    "mean-image": 13,  # the images the start of reverse diffusion is the mean of
+}
 
 
 def _shr(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -67,3 +86,18 @@ def image_noise(shape: Sequence[int], seed: int, images: torch.Tensor | Sequence
     """N(0, 1) noise of shape len(images)×shape, image i's from the key (seed, i, draw) alone."""
     images = torch.as_tensor(images, dtype=torch.int64, device=device)
     return normal(key(seed, images, draw, device=images.device), shape)
+
+
+def generator(seed: int, purpose: str) -> np.random.Generator:
+    """The numpy generator of one `purpose` (a name of PURPOSES) under `seed`."""
+    return np.random.default_rng([PURPOSES[purpose], int(seed) & ((1 << 63) - 1)])
+
+
+def seed_for(seed: int, purpose: str) -> int:
+    """An integer seed of `purpose` under `seed`, for libraries that take one (scikit-learn, torch.Generator)."""
+    return int(generator(seed, purpose).integers(1 << 31))
+
+
+def choose(n: int, count: int, seed: int, purpose: str) -> np.ndarray:
+    """A sorted choice of min(count, n) of range(n) without replacement: the one way denoscope picks a subset."""
+    return np.sort(generator(seed, purpose).permutation(n)[:count])

@@ -20,7 +20,7 @@ from .. import rng
 from ..checkpoint import file_hash, resolve
 from ..config import to_dict
 from ..data import ImageSet, Transform, stack_images
-from ..denoiser import Denoiser
+from ..denoiser import Denoiser, noise_averaged_means
 from ..errors import ConfigError
 from ..io import check_writable, ensure_dir, remove_stale_temps
 from .store import DONE, MANIFEST, Representation, RowFile, block_file, map_file, write_manifest, write_side_files
@@ -183,22 +183,6 @@ def represent(
         dist.barrier()
     return {"images": len(todo), "forward_passes": draws_done, "seconds": seconds,
             "images_x_draws_per_s": draws_done / seconds if seconds > 0 else float("nan"), "config": asdict(config)}
-
-
-def noise_averaged_means(
-    denoiser: Denoiser, x: torch.Tensor, ids: list[int] | torch.Tensor, sigmas: tuple[float, ...], draws: int, seed: int,
-    blocks: tuple[str, ...] = ("mid",), inputs: bool = False,
-) -> dict[str, torch.Tensor]:
-    """E_z ā_j(x + σz) per image and σ (B×S×C_j), z keyed by (seed, image id, draw) and shared by every σ; one draw at σ = 0."""
-    ids = torch.as_tensor(ids, device=x.device)
-    z = rng.normal(rng.key(seed, ids[:, None], torch.arange(draws, device=x.device)[None, :]), x.shape[1:]).to(x.dtype)
-    out: dict[str, list[torch.Tensor]] = {}
-    for sigma in sigmas:
-        d = 1 if sigma == 0 else draws
-        y = (x[:, None] + sigma * z[:, :d]).flatten(0, 1)
-        for name, m in denoiser.means(y, blocks, inputs).items():
-            out.setdefault(name, []).append(m.unflatten(0, (len(x), d)).mean(1))
-    return {name: torch.stack(v, dim=1) for name, v in out.items()}
 
 
 def mid_maps(denoiser: Denoiser, x: torch.Tensor, ids: list[int], sigma: float, seed: int) -> torch.Tensor:

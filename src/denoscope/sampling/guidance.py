@@ -12,7 +12,7 @@ import torch
 from .. import rng
 from ..denoiser import Denoiser
 from ..errors import ConfigError
-from ..represent.extract import noise_averaged_means
+from ..denoiser import noise_averaged_means
 
 
 PHI_OF = ("sample", "estimate")
@@ -132,8 +132,8 @@ class PhiMatching:
     def loss(self, y: torch.Tensor, phi_target: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """‖φ − φ_target‖² per image: φ = ā_mid(y), or with noise (B×K×…) the mean of ā_mid(y + noise_k) over k."""
         if noise is None:
-            return (self.denoiser.phi(y) - phi_target).square().sum(1)
-        phi = self.denoiser.phi((y[:, None] + noise).flatten(0, 1)).unflatten(0, noise.shape[:2]).mean(1)
+            return (self.denoiser.mid_mean(y) - phi_target).square().sum(1)
+        phi = self.denoiser.mid_mean((y[:, None] + noise).flatten(0, 1)).unflatten(0, noise.shape[:2]).mean(1)
         return (phi - phi_target).square().sum(1)
 
     def loss_and_grad(self, v: torch.Tensor, phi_target: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

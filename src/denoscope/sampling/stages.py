@@ -15,7 +15,7 @@ from ..evaluate import hwc
 from ..io import OUT_METRICS, write_json, write_npz
 from ..metrics import psnr
 from ..progress import sigma_descent, stage_bar
-from ..represent.extract import noise_averaged_means
+from ..denoiser import noise_averaged_means
 from .assess import Images, assess, fit_probe, relative_phi_distance
 from .distance import density_distance, euclidean_embedding, sigma_grid
 from .engine import DiffusionConfig, Samples, reverse_diffusion, start_from
