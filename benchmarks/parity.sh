@@ -3,6 +3,7 @@
 #   bash benchmarks/parity.sh OUT && python benchmarks/parity.py digest OUT > OUT.json
 #   python benchmarks/parity.py compare BEFORE.json AFTER.json
 set -euo pipefail
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # t-SNE and mutual information differ in the last digits between thread counts
 out=${1:?usage: parity.sh OUT}
 ds=${DENOSCOPE:-"python -m denoscope"}
 rm -rf "$out" && mkdir -p "$out"
