@@ -24,7 +24,7 @@ def test_weights_round_trip_rebuilds_the_same_denoiser(tmp_path):
     assert isinstance(loaded, Denoiser) and loaded.config == model.config and not loaded.net.training
     y = torch.rand(2, 3, 8, 8)
     with torch.no_grad():
-        assert torch.equal(loaded(y), model(y))
+        assert torch.equal(loaded(y), y - model(y))  # the residual head: D(y) = y − f(y)
     assert not list(tmp_path.glob(".*tmp*"))
 
 

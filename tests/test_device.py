@@ -51,7 +51,7 @@ def test_a_training_step_stays_on_the_device():
         batches = DeviceBatches(decode_all(images, np.arange(len(images)), Transform()), dev)
         positions, keys = train_module.batch_items(schedule, 0, 0, 1, dev)
         x = batches.batch(positions, keys, flip=True)
-        loss = train_module.denoising_loss(model, x, keys, config)
+        loss = train_module.denoising_loss(model, x, keys, config, TINY.head)
         loss.backward()
         optimizer.step()
         train_module.update_ema(ema, model, 0.5)

@@ -43,6 +43,26 @@ def test_sigma_follows_its_distribution(name, cdf):
         assert abs((sigma <= 2.0 * t).mean() - cdf(t)) < 0.005
 
 
+@pytest.mark.parametrize("head", ["image", "residual"])
+def test_the_training_loss_is_the_mse_of_the_denoiser_every_stage_uses(head):
+    """loss = mean ‖D(x + σz) − x‖² with σ, z keyed per image, and D the Denoiser's own D(y) (its head included)."""
+    import torch.nn.functional as F
+
+    from denoscope import rng
+    from denoscope.denoiser import Denoiser
+
+    torch.manual_seed(0)
+    model = BlindUNet(model_config("tiny", head=head))
+    x = torch.rand(6, 3, 16, 16)
+    keys = rng.key(3, torch.arange(6))
+    loss = train_module.denoising_loss(model, x, keys, config(), head)
+    y = x + sample_sigma(keys, 1.0, "inv-sqrt").view(-1, 1, 1, 1) * rng.normal(keys, x.shape[1:])
+    with torch.no_grad():
+        f = model.forward_blocks(y)["dec1"]
+        assert loss.item() == F.mse_loss(y - f if head == "residual" else f, x).item()
+        assert loss.item() == F.mse_loss(Denoiser(model)(y), x).item()
+
+
 def test_each_epoch_visits_every_image_once_and_ranks_split_the_batch():
     schedule = Schedule(n_train=40, batch_size=8, seed=1)
     epoch = [p for s in range(5) for _, p, _ in schedule.batch(s)]
