@@ -134,6 +134,25 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tmp_path):
         assert torch.equal(x, y)
 
 
+def test_run_configs_merge_a_preset_or_the_resumed_run_with_the_overrides(tmp_path):
+    from denoscope.config import scaled
+    from denoscope.train import run_configs, write_config
+
+    mc, tc = run_configs(tmp_path, preset="tiny", model_overrides=dict(head="residual", norm=None), train_overrides=dict(data=DATA, lr=None, seed=4))
+    assert mc == model_config("tiny", head="residual") and tc == TrainConfig(data=DATA, seed=4)
+    assert run_configs(tmp_path, train_overrides=dict(data=DATA))[0] == model_config("small")  # the default preset
+    assert run_configs(tmp_path, preset="tiny", train_overrides=dict(data=DATA), width=16)[0] == scaled(model_config("tiny"), 16)
+    with pytest.raises(ConfigError, match="data is required"):
+        run_configs(tmp_path, preset="tiny", resume=True)  # nothing to resume: a new run, which needs data
+    old_model, old = model_config("tiny", channels=1, norm="batch"), config(seed=2)
+    write_config(tmp_path, old_model, old)
+    (tmp_path / STATE).write_bytes(b"")
+    mc, tc = run_configs(tmp_path, resume=True, model_overrides=dict(bias=False), train_overrides=dict(lr=0.01))
+    assert mc == model_config("tiny", channels=1, norm="batch", bias=False) and tc == config(seed=2, lr=0.01)
+    mc, _ = run_configs(tmp_path, resume=True, preset="paper-small")
+    assert mc == model_config("paper-small", channels=1)  # a preset replaces the model, the run's channels stay
+
+
 def test_resume_refuses_a_changed_definition_by_name(tmp_path):
     train(TINY, config(), options(steps=3), tmp_path, progress=False)
     with pytest.raises(ConfigError, match=r"lr was 0.001, now 0.01"):

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from . import rng
 from .checkpoint import config_text, load_training_state, save_tensors, training_state, weight_tensors
-from .config import ModelConfig, RunOptions, TrainConfig, changed_fields, from_dict
+from .config import ModelConfig, RunOptions, TrainConfig, changed_fields, from_dict, model_config, scaled
 from .data import ImageSet, TrainingSet, Transform, open_source, split_indices, stack_images
 from .data.memory import DeviceBatches, decode_all
 from .denoiser import Denoiser, apply_head
@@ -178,6 +178,30 @@ def training_config(model: str | Path) -> TrainConfig | None:
         return read_run_config(run)[1]
     except ConfigError:
         return None
+
+
+def run_configs(
+    out: str | Path, resume: bool = False, preset: str | None = None, model_overrides: dict | None = None,
+    train_overrides: dict | None = None, width: int | None = None,
+) -> tuple[ModelConfig, TrainConfig]:
+    """The (model, training) configuration a run in `out` trains with: a preset (default small) and the overrides for
+    a new run; a resumed run's own, with the overrides (a preset given then replaces its model but keeps its channels).
+    None values are ignored; `width` scales every width last."""
+    model_given = {k: v for k, v in (model_overrides or {}).items() if v is not None}
+    train_given = {k: v for k, v in (train_overrides or {}).items() if v is not None}
+    out = Path(out)
+    if resume and (out / STATE).exists():
+        old_model, old = read_run_config(out)
+        if preset:
+            mc = dataclasses.replace(model_config(preset, **model_given), channels=old_model.channels)
+        else:
+            mc = dataclasses.replace(old_model, **model_given)
+        tc = dataclasses.replace(old, **train_given)
+    else:
+        if "data" not in train_given:
+            raise ConfigError("--data is required to start a new run (a folder, .tar, .npz/.npy or synthetic:NAME)")
+        mc, tc = model_config(preset or "small", **model_given), TrainConfig(**train_given)
+    return (mc if width is None else scaled(mc, width)), tc
 
 
 def check_resume(run: Path, model_config: ModelConfig, config: TrainConfig) -> None:
