@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from denoscope.checkpoint import load_denoiser, load_network, load_training_state, save_training_state, save_weights
+from denoscope.checkpoint import load, load_denoiser, load_network, load_training_state, save_training_state, save_weights
 from denoscope.config import model_config
 from denoscope.denoiser import Denoiser
 from denoscope.errors import CheckpointError
@@ -24,13 +24,16 @@ def test_weights_round_trip_rebuilds_the_same_denoiser(tmp_path):
     assert isinstance(loaded, Denoiser) and loaded.config == model.config and not loaded.net.training
     y = torch.rand(2, 3, 8, 8)
     with torch.no_grad():
-        assert torch.equal(loaded(y), model(y))
+        assert torch.equal(loaded(y), y - model(y))  # the residual head: D(y) = y − f(y)
     assert not list(tmp_path.glob(".*tmp*"))
 
 
 def test_a_run_directory_means_its_weights(tmp_path):
     save_weights(tmp_path / "model.safetensors", trained_tiny())
     assert load_denoiser(tmp_path).config == model_config("tiny", norm="batch")
+    d = load(tmp_path, device="cpu", batch_size=3)
+    assert d.config == model_config("tiny", norm="batch") and d.batch_size == 3 and d.device == torch.device("cpu")
+    assert d.source == tmp_path / "model.safetensors"
 
 
 def test_mismatched_architecture_or_channels_is_refused_naming_both(tmp_path):

@@ -64,6 +64,28 @@ def test_always_eval_mode_frozen_and_independent_of_batch_size():
         assert torch.allclose(d.residual(y), out - y)
 
 
+@pytest.mark.parametrize("head", ["image", "residual"])
+def test_the_head_makes_d_of_y_from_the_backbone_output(head):
+    """D(y) = y − f(y) for a residual head (f predicts the noise), f(y) for an image head; f the last decoder block."""
+    d = denoiser(head=head)
+    y = torch.rand(2, 3, 16, 16)  # one chunk, as the Denoiser's batch size is 2
+    with torch.no_grad():
+        f = d.net.forward_blocks(y)["dec1"]
+        assert torch.equal(d.net(y), f)
+        assert torch.equal(d(y), y - f if head == "residual" else f)
+
+
+@pytest.mark.parametrize("head", ["image", "residual"])
+def test_a_silent_last_layer_gives_zero_or_the_identity_by_head(head):
+    d = denoiser(head=head)
+    last = d.net.blocks["dec1"][-1][0]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        y = torch.rand(2, 3, 13, 18)
+        assert torch.equal(d(y), y if head == "residual" else torch.zeros_like(y))
+
+
 def test_block_means_are_spatial_means_of_the_blocks_and_phi_is_the_middle_block():
     d = denoiser()
     y = torch.rand(3, 3, 16, 16)

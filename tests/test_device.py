@@ -51,7 +51,7 @@ def test_a_training_step_stays_on_the_device():
         batches = DeviceBatches(decode_all(images, np.arange(len(images)), Transform()), dev)
         positions, keys = train_module.batch_items(schedule, 0, 0, 1, dev)
         x = batches.batch(positions, keys, flip=True)
-        loss = train_module.denoising_loss(model, x, keys, config)
+        loss = train_module.denoising_loss(model, x, keys, config, TINY.head)
         loss.backward()
         optimizer.step()
         train_module.update_ema(ema, model, 0.5)
@@ -97,14 +97,15 @@ SHAPES = "synthetic:shapes?n=4&size=16&seed=2"
 
 def test_heldout_and_denoise_run_on_the_model_device():
     from denoscope.data import open_source
-    from denoscope.evaluate import evaluate_images, heldout_psnr
+    from denoscope.evaluate import denoise, heldout_psnr
 
     images = open_source(SHAPES)
     with simulated_device() as dev:
         denoiser = sim_denoiser(dev)
         clean = torch.rand(3, 3, 16, 16).to(dev)
         scores = heldout_psnr(denoiser, clean, (0.1,))
-        metrics, examples = evaluate_images(denoiser, images, (0.2,), batch_size=4, examples=2)
+        result = denoise(denoiser, images, (0.2,), batch_size=4, examples=2)
+    metrics, examples = result.metrics, result.arrays["examples"]
     assert np.isfinite(scores["psnr"]["0.1"]) and np.isfinite(metrics["sigma"]["0.2"]["ssim"])
     assert examples["denoised"].shape == (1, 2, 16, 16, 3)
 

@@ -9,7 +9,8 @@ from PIL import Image
 from denoscope.config import model_config
 from denoscope.denoiser import Denoiser
 from denoscope.errors import ConfigError, DataError
-from denoscope.evaluate import evaluate_images, heldout_psnr, write_denoise_report
+from denoscope.evaluate import denoise, heldout_psnr
+from denoscope.report.figures import draw_denoise
 from denoscope.metrics import psnr
 from denoscope.nn.unet import BlindUNet
 from denoscope.rng import image_noise
@@ -76,7 +77,9 @@ def test_evaluate_and_report_on_images_of_two_sizes(tmp_path):
     images = Images(uint8_images([(20, 24), (13, 18), (20, 24), (13, 18), (20, 24)]))
     model = tiny()
     sigmas = (0.1, 0.2)
-    metrics, examples = evaluate_images(model, images, sigmas, seed=7, batch_size=16, examples=4)
+    result = denoise(model, images, sigmas, seed=7, batch_size=16, examples=4)
+    assert result.stage == "denoise" and list(result.arrays) == ["examples"]
+    metrics, examples = result.metrics, result.arrays["examples"]
     assert metrics["images"] == 5 and metrics["seed"] == 7 and metrics["source"] == "test"
     assert metrics["padded"] == 2 and metrics["padding"] == "reflect to a multiple of 4"
     assert list(metrics["sigma"]) == ["0.1", "0.2"]
@@ -99,7 +102,9 @@ def test_evaluate_and_report_on_images_of_two_sizes(tmp_path):
     assert np.allclose(examples["noisy"][0, 1], noisy(x1, 0.1, seed=7, index=1)[0].permute(1, 2, 0).numpy(), atol=1e-6)
 
     out = tmp_path / "report"
-    write_denoise_report(out, metrics, examples)
+    result.save(out)
+    assert sorted(p.name for p in out.iterdir()) == ["examples.npz", "metrics.json"]  # computing draws nothing
+    assert draw_denoise(out) == [out / "denoised.png"]
     assert json.loads((out / "metrics.json").read_text()) == metrics
     with np.load(out / "examples.npz", allow_pickle=False) as saved:
         assert sorted(saved.files) == ["clean", "denoised", "noisy", "sigmas"]
@@ -112,19 +117,20 @@ def test_evaluate_and_report_on_images_of_two_sizes(tmp_path):
 def test_evaluation_does_not_depend_on_batch_size_or_order_of_sizes():
     arrays = uint8_images([(16, 16), (12, 20), (16, 16), (12, 20)], channels=1, seed=1)
     model = tiny(channels=1)
-    one, _ = evaluate_images(model, Images(arrays), (0.1,), batch_size=1, examples=1)
-    many, _ = evaluate_images(model, Images(arrays), (0.1,), batch_size=16, examples=1)
+    one = denoise(model, Images(arrays), (0.1,), batch_size=1, examples=1).metrics
+    many = denoise(model, Images(arrays), (0.1,), batch_size=16, examples=1).metrics
     for k, v in one["sigma"]["0.1"].items():
         assert many["sigma"]["0.1"][k] == pytest.approx(v, abs=1e-6)
-    first, ex = evaluate_images(model, Images(arrays), (0.1,), max_images=1, examples=3)
+    first = denoise(model, Images(arrays), (0.1,), max_images=1, examples=3)
+    first, ex = first.metrics, first.arrays["examples"]
     assert first["images"] == 1 and first["padded"] == 0 and first["padding"] == "none"
     assert ex["clean"].shape == (1, 16, 16, 1)
 
 
 def test_grayscale_examples_draw(tmp_path):
     arrays = uint8_images([(16, 16)] * 2, channels=1)
-    metrics, examples = evaluate_images(tiny(channels=1), Images(arrays), (0.1, 0.2, 0.4))
-    write_denoise_report(tmp_path, metrics, examples)
+    denoise(tiny(channels=1), Images(arrays), (0.1, 0.2, 0.4)).save(tmp_path)
+    draw_denoise(tmp_path)
     with Image.open(tmp_path / "denoised.png") as png:
         png.verify()
 
@@ -132,4 +138,4 @@ def test_grayscale_examples_draw(tmp_path):
 def test_a_channel_mismatch_is_refused_naming_both_counts():
     images = Images(uint8_images([(16, 16)], channels=1))
     with pytest.raises(DataError, match=r"1-channel.*3-channel"):
-        evaluate_images(tiny(channels=3), images, (0.1,))
+        denoise(tiny(channels=3), images, (0.1,))

@@ -43,6 +43,26 @@ def test_sigma_follows_its_distribution(name, cdf):
         assert abs((sigma <= 2.0 * t).mean() - cdf(t)) < 0.005
 
 
+@pytest.mark.parametrize("head", ["image", "residual"])
+def test_the_training_loss_is_the_mse_of_the_denoiser_every_stage_uses(head):
+    """loss = mean ‖D(x + σz) − x‖² with σ, z keyed per image, and D the Denoiser's own D(y) (its head included)."""
+    import torch.nn.functional as F
+
+    from denoscope import rng
+    from denoscope.denoiser import Denoiser
+
+    torch.manual_seed(0)
+    model = BlindUNet(model_config("tiny", head=head))
+    x = torch.rand(6, 3, 16, 16)
+    keys = rng.key(3, torch.arange(6))
+    loss = train_module.denoising_loss(model, x, keys, config(), head)
+    y = x + sample_sigma(keys, 1.0, "inv-sqrt").view(-1, 1, 1, 1) * rng.normal(keys, x.shape[1:])
+    with torch.no_grad():
+        f = model.forward_blocks(y)["dec1"]
+        assert loss.item() == F.mse_loss(y - f if head == "residual" else f, x).item()
+        assert loss.item() == F.mse_loss(Denoiser(model)(y), x).item()
+
+
 def test_each_epoch_visits_every_image_once_and_ranks_split_the_batch():
     schedule = Schedule(n_train=40, batch_size=8, seed=1)
     epoch = [p for s in range(5) for _, p, _ in schedule.batch(s)]
@@ -112,6 +132,25 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tmp_path):
     a, b = load_network(tmp_path / "full"), load_network(tmp_path / "cut")
     for x, y in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.equal(x, y)
+
+
+def test_run_configs_merge_a_preset_or_the_resumed_run_with_the_overrides(tmp_path):
+    from denoscope.config import scaled
+    from denoscope.train import run_configs, write_config
+
+    mc, tc = run_configs(tmp_path, preset="tiny", model_overrides=dict(head="residual", norm=None), train_overrides=dict(data=DATA, lr=None, seed=4))
+    assert mc == model_config("tiny", head="residual") and tc == TrainConfig(data=DATA, seed=4)
+    assert run_configs(tmp_path, train_overrides=dict(data=DATA))[0] == model_config("small")  # the default preset
+    assert run_configs(tmp_path, preset="tiny", train_overrides=dict(data=DATA), width=16)[0] == scaled(model_config("tiny"), 16)
+    with pytest.raises(ConfigError, match="data is required"):
+        run_configs(tmp_path, preset="tiny", resume=True)  # nothing to resume: a new run, which needs data
+    old_model, old = model_config("tiny", channels=1, norm="batch"), config(seed=2)
+    write_config(tmp_path, old_model, old)
+    (tmp_path / STATE).write_bytes(b"")
+    mc, tc = run_configs(tmp_path, resume=True, model_overrides=dict(bias=False), train_overrides=dict(lr=0.01))
+    assert mc == model_config("tiny", channels=1, norm="batch", bias=False) and tc == config(seed=2, lr=0.01)
+    mc, _ = run_configs(tmp_path, resume=True, preset="paper-small")
+    assert mc == model_config("paper-small", channels=1)  # a preset replaces the model, the run's channels stay
 
 
 def test_resume_refuses_a_changed_definition_by_name(tmp_path):

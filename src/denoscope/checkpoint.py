@@ -17,6 +17,7 @@ from .denoiser import Denoiser
 from .errors import CheckpointError, ConfigError
 from .io import WEIGHTS, atomic_file
 from .nn.unet import BlindUNet
+from .runtime import resolve_device
 
 
 def config_text(config: Any) -> str:
@@ -108,6 +109,11 @@ def load_network(
 def load_denoiser(path: str | Path, device: str | torch.device = "cpu", batch_size: int = 64, **expect: Any) -> Denoiser:
     """The Denoiser of a checkpoint (a run directory, model.safetensors or checkpoint.safetensors), in eval mode."""
     return Denoiser(load_network(path, device, **expect), batch_size=batch_size, source=resolve(path))
+
+
+def load(path: str | Path, device: str | torch.device | None = None, batch_size: int = 64) -> Denoiser:
+    """The Denoiser of a run folder or checkpoint on `device` (cpu, cuda, cuda:N; None: CUDA when present)."""
+    return load_denoiser(path, device=resolve_device(device), batch_size=batch_size)
 
 
 def file_hash(path: str | Path) -> str:

@@ -86,28 +86,16 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint; what defines it may not change.")] = False,
 ) -> None:
     """Train a blind denoiser: MSE at σ drawn per image, checkpoints in OUT/."""
-    from .config import model_config, scaled
-    from .io import METRICS, RUN_CONFIG, STATE
-    from .train import read_run_config, train as run_training
+    from .io import METRICS, RUN_CONFIG
+    from .train import run_configs, train as run_training
 
-    train_given = dict(data=data, val_data=val_data, channels=channels, holdout=holdout, image_size=image_size, resize=resize,
-                       flip=flip, batch_size=batch_size, lr=lr, lr_halve_every=lr_halve_every, sigma_max=sigma_max,
-                       sigma_dist=sigma_dist, ema=ema, seed=seed, eval_sigmas=tuple(eval_sigma) if eval_sigma else None)
-    model_given = dict(skip=skip, bias=bias, head=head, norm=norm, gain_init=gain_init)
-    train_given = {k: v for k, v in train_given.items() if v is not None}
-    if resume and (out / STATE).exists():
-        old_model, old = read_run_config(out)
-        mc = model_config(preset, **model_given) if preset else dataclasses.replace(old_model, **{k: v for k, v in model_given.items() if v is not None})
-        if preset:
-            mc = dataclasses.replace(mc, channels=old_model.channels)
-        tc = dataclasses.replace(old, **train_given)
-    else:
-        if data is None:
-            raise DenoscopeError("--data is required to start a new run (a folder, .tar, .npz/.npy or synthetic:NAME)")
-        mc = model_config(preset or "small", **model_given)
-        tc = TrainConfig(**train_given)
-    if width is not None:
-        mc = scaled(mc, width)
+    mc, tc = run_configs(
+        out, resume, preset, width=width,
+        model_overrides=dict(skip=skip, bias=bias, head=head, norm=norm, gain_init=gain_init),
+        train_overrides=dict(data=data, val_data=val_data, channels=channels, holdout=holdout, image_size=image_size, resize=resize,
+                             flip=flip, batch_size=batch_size, lr=lr, lr_halve_every=lr_halve_every, sigma_max=sigma_max,
+                             sigma_dist=sigma_dist, ema=ema, seed=seed, eval_sigmas=tuple(eval_sigma) if eval_sigma else None),
+    )
     options = RunOptions(steps=steps, epochs=epochs, log_every=log_every, eval_every=eval_every, checkpoint_every=checkpoint_every,
                          amp=amp, workers=workers, device=device, compile=compile, compile_mode=compile_mode, fused_adam=fused_adam,
                          in_memory=in_memory, cache_dir=str(cache_dir) if cache_dir else None)
@@ -132,8 +120,9 @@ def denoise(
     """Add Gaussian noise with a fixed seed, denoise, and report PSNR/SSIM per σ."""
     from .checkpoint import load_denoiser
     from .data import open_source
-    from .evaluate import check_sigmas, evaluate_images, summary_lines, write_denoise_report
+    from .evaluate import check_sigmas, denoise as run, summary_lines
     from .io import check_writable
+    from .report.figures import draw_denoise
     from .runtime import resolve_device
 
     sigmas = [*sigma, *(more_sigma or [])]
@@ -143,13 +132,14 @@ def denoise(
     net = load_denoiser(model, device=resolve_device(device), batch_size=batch_size, channels=images.channels)
     for note in images.notes:
         console.print(f"[yellow]note:[/] {note}")
-    metrics, examples = evaluate_images(net, images, sigmas, seed=seed, batch_size=batch_size, max_images=max_images, progress=True)
-    written = write_denoise_report(out, metrics, examples)
-    if metrics["padded"]:
-        console.print(f"note: {metrics['padded']} image(s) padded ({metrics['padding']}) and cropped back")
-    for line in summary_lines(metrics):
+    result = run(net, images, sigmas, seed=seed, max_images=max_images, batch_size=batch_size, progress=True)
+    examples, metrics = result.save(out)
+    figures = draw_denoise(out)
+    if result.metrics["padded"]:
+        console.print(f"note: {result.metrics['padded']} image(s) padded ({result.metrics['padding']}) and cropped back")
+    for line in summary_lines(result.metrics):
         console.print(line)
-    console.print("outputs: " + ", ".join(map(str, written)))
+    console.print("outputs: " + ", ".join(map(str, [metrics, examples, *figures])))
 
 
 @app.command()

@@ -17,10 +17,11 @@ from .checkpoint import load_denoiser
 from .config import RunOptions, TrainConfig, model_config
 from .data import Transform, open_source, stack_images
 from .data.dataset import mean_image
-from .evaluate import evaluate_images, summary_lines, write_denoise_report
+from .evaluate import denoise, summary_lines
 from .io import check_writable
 from .report.analysis_figures import draw_analysis
 from .report.build import build_report
+from .report.figures import draw_denoise
 from .represent import RepConfig, Representation, default_sigmas, represent
 from .sampling.engine import DiffusionConfig
 from .sampling.guidance import GuidanceConfig, target_from_clusters, target_from_images
@@ -86,9 +87,10 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
 
     console.print(f"[bold]2/7 denoise[/] held-out {test_source} → {out / 'denoise'}")
     test = open_source(test_source)
-    metrics, examples = evaluate_images(denoiser, test, SIGMAS, seed=seed, max_images=64, progress=True)
-    write_denoise_report(out / "denoise", metrics, examples)
-    for line in summary_lines(metrics):
+    denoised = denoise(denoiser, test, SIGMAS, seed=seed, max_images=64, progress=True)
+    denoised.save(out / "denoise")
+    draw_denoise(out / "denoise")
+    for line in summary_lines(denoised.metrics):
         console.print("  " + line)
     done("denoise")
 
@@ -140,5 +142,5 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
     done("report")
     console.print(f"stage seconds: {times}")
     console.print(f"report: {index.resolve()}")
-    return {"denoise": metrics, "analysis": analysis, "samples": sampled, "reconstruct": rec, "reconstruct_clusters": rec_clusters,
+    return {"denoise": denoised.metrics, "analysis": analysis, "samples": sampled, "reconstruct": rec, "reconstruct_clusters": rec_clusters,
             "report": index, "seconds": times}

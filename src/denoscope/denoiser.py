@@ -34,9 +34,15 @@ def pad_to_multiple(y: torch.Tensor, factor: int) -> torch.Tensor:
     return F.pad(y, (0, pw, 0, ph), mode=mode)
 
 
+def apply_head(head: str, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """D(y) from the backbone's output on y: y − out for a residual head (out predicts the noise), out itself for an
+    image head. The one route to D(y): `Denoiser` and training's loss both take it."""
+    return y - out if head == "residual" else out
+
+
 class Denoiser:
-    """D(y), f(y) = D(y) − y, block maps, block means ā_j and φ of a trained BlindUNet: always eval mode, weights
-    frozen, any image size (reflect-padded to a multiple of 2^blocks, cropped back), in chunks of `batch_size`."""
+    """D(y) (the backbone's output through `apply_head`), f(y) = D(y) − y, block maps, block means ā_j and φ of a
+    trained BlindUNet: always eval mode, weights frozen, any image size (reflect-padded to a multiple of 2^blocks, cropped back), in chunks of `batch_size`."""
 
     def __init__(self, net: BlindUNet, batch_size: int = 64, source: Path | None = None):
         if batch_size < 1:
@@ -70,7 +76,7 @@ class Denoiser:
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         """D(y), on y's device."""
         h, w = y.shape[-2:]
-        return torch.cat([self.net(c)[..., :h, :w].to(y.device) for c in self._chunks(y)])
+        return torch.cat([apply_head(self.config.head, c, self.net(c))[..., :h, :w].to(y.device) for c in self._chunks(y)])
 
     def residual(self, y: torch.Tensor) -> torch.Tensor:
         """f(y) = D(y) − y: σ² times the score of the noisy density (Miyasawa/Tweedie)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -12,15 +11,15 @@ from .data.dataset import to_tensor
 from .data.transforms import center_crop
 from .denoiser import Denoiser, padding_needed
 from .errors import ConfigError, DataError
-from .io import OUT_METRICS, write_json, write_npz
 from .metrics import psnr, ssim
 from .progress import stage_bar
+from .results import StageResult
 from .rng import image_noise
 
 if TYPE_CHECKING:
     from .data import ImageSet
 
-EXAMPLES = "examples.npz"
+EXAMPLES = "examples"  # examples.npz
 FIGURE = "denoised.png"
 
 
@@ -97,17 +96,18 @@ def score_batch(denoiser: Denoiser, images: ImageSet, idx: list[int], sigmas: Se
                 noisy[s][i], denoised[s][i], clean[i] = hwc(y[j]), hwc(d[j]), hwc(x[j])
 
 
-def evaluate_images(
+def denoise(
     denoiser: Denoiser,
     images: ImageSet,
     sigmas: Sequence[float],
     seed: int = 0,
-    batch_size: int = 16,
-    examples: int = 4,
     max_images: int | None = None,
+    batch_size: int = 16,
     progress: bool = False,
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """PSNR/SSIM of D(y) and of y per σ over whole images of any size; image i's noise is keyed by (seed, i)."""
+    examples: int = 4,
+) -> StageResult:
+    """PSNR/SSIM of D(y) and of y per σ over whole images of any size, image i's noise keyed by (seed, i); the first
+    `examples` images' clean, noisy and denoised arrays in `arrays["examples"]`. Writes nothing (`.save(out)` does)."""
     check_sigmas(sigmas)
     if images.channels != denoiser.config.channels:
         raise DataError(
@@ -136,23 +136,12 @@ def evaluate_images(
         "padding": f"reflect to a multiple of {denoiser.factor}" if padded else "none",
         "sigma": summarise(scores, sigmas),
     }
-    return metrics, stack_examples(clean, noisy, denoised, sigmas)
+    return StageResult("denoise", metrics, {EXAMPLES: stack_examples(clean, noisy, denoised, sigmas)})
 
 
 def summary_lines(metrics: dict) -> list[str]:
-    """One line per σ of what evaluate_images measured, for the terminal."""
+    """One line per σ of what `denoise` measured, for the terminal."""
     return [
         f"σ={s}: PSNR {m['psnr']:.2f} dB (noisy {m['psnr_input']:.2f} dB), SSIM {m['ssim']:.3f}"
         for s, m in metrics["sigma"].items()
     ]
-
-
-def write_denoise_report(out_dir: str | Path, metrics: dict, examples: dict[str, np.ndarray]) -> list[Path]:
-    """metrics.json, examples.npz and denoised.png, each written whole or not at all (matplotlib loads only here)."""
-    from .report.figures import denoise_figure
-
-    out = Path(out_dir)
-    write_json(out / OUT_METRICS, metrics)
-    write_npz(out / EXAMPLES, **examples)
-    denoise_figure(examples, out / FIGURE)
-    return [out / OUT_METRICS, out / EXAMPLES, out / FIGURE]

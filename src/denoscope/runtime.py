@@ -56,8 +56,3 @@ def init_distributed(device: str | None = None) -> tuple[int, int, torch.device]
 def teardown_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def shard(n: int, rank: int, world: int) -> range:
-    """This process's share of n items: every world-th one, from rank."""
-    return range(rank, n, world)

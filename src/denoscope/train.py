@@ -7,6 +7,7 @@ so a run computes the same batches on 1 or N processes and its resume is bit-exa
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import json
@@ -29,10 +30,10 @@ from torch.utils.data import DataLoader
 
 from . import rng
 from .checkpoint import config_text, load_training_state, save_tensors, training_state, weight_tensors
-from .config import ModelConfig, RunOptions, TrainConfig, changed_fields, from_dict, to_dict
+from .config import ModelConfig, RunOptions, TrainConfig, changed_fields, from_dict, model_config, scaled
 from .data import ImageSet, TrainingSet, Transform, open_source, split_indices, stack_images
 from .data.memory import DeviceBatches, decode_all
-from .denoiser import Denoiser
+from .denoiser import Denoiser, apply_head
 from .errors import ConfigError, DenoscopeError
 from .evaluate import heldout_psnr
 from .io import METRICS, RUN_CONFIG, STATE, WEIGHTS, check_writable, ensure_dir, remove_stale_temps, write_text
@@ -50,11 +51,12 @@ def sample_sigma(keys: torch.Tensor, sigma_max: float, dist_name: str) -> torch.
     return sigma_max * (u * u if dist_name == "inv-sqrt" else u)
 
 
-def denoising_loss(net: torch.nn.Module, x: torch.Tensor, keys: torch.Tensor, config: TrainConfig) -> torch.Tensor:
-    """‖D(x + σz) − x‖² averaged over pixels, σ and z keyed per image: the blind denoiser never sees σ."""
+def denoising_loss(net: torch.nn.Module, x: torch.Tensor, keys: torch.Tensor, config: TrainConfig, head: str) -> torch.Tensor:
+    """‖D(x + σz) − x‖² averaged over pixels, with D(y) = apply_head(head, y, net(y)) as every stage's Denoiser computes
+    it; σ and z keyed per image: the blind denoiser never sees σ."""
     sigma = sample_sigma(keys, config.sigma_max, config.sigma_dist)
     y = x + sigma.view(-1, 1, 1, 1) * rng.normal(keys, x.shape[1:])
-    return F.mse_loss(net(y).float(), x)
+    return F.mse_loss(apply_head(head, y, net(y)).float(), x)
 
 
 def derived_seed(*parts: int) -> int:
@@ -176,6 +178,30 @@ def training_config(model: str | Path) -> TrainConfig | None:
         return read_run_config(run)[1]
     except ConfigError:
         return None
+
+
+def run_configs(
+    out: str | Path, resume: bool = False, preset: str | None = None, model_overrides: dict | None = None,
+    train_overrides: dict | None = None, width: int | None = None,
+) -> tuple[ModelConfig, TrainConfig]:
+    """The (model, training) configuration a run in `out` trains with: a preset (default small) and the overrides for
+    a new run; a resumed run's own, with the overrides (a preset given then replaces its model but keeps its channels).
+    None values are ignored; `width` scales every width last."""
+    model_given = {k: v for k, v in (model_overrides or {}).items() if v is not None}
+    train_given = {k: v for k, v in (train_overrides or {}).items() if v is not None}
+    out = Path(out)
+    if resume and (out / STATE).exists():
+        old_model, old = read_run_config(out)
+        if preset:
+            mc = dataclasses.replace(model_config(preset, **model_given), channels=old_model.channels)
+        else:
+            mc = dataclasses.replace(old_model, **model_given)
+        tc = dataclasses.replace(old, **train_given)
+    else:
+        if "data" not in train_given:
+            raise ConfigError("--data is required to start a new run (a folder, .tar, .npz/.npy or synthetic:NAME)")
+        mc, tc = model_config(preset or "small", **model_given), TrainConfig(**train_given)
+    return (mc if width is None else scaled(mc, width)), tc
 
 
 def check_resume(run: Path, model_config: ModelConfig, config: TrainConfig) -> None:
@@ -307,130 +333,209 @@ def train(
         if config.batch_size % world:
             raise ConfigError(f"batch size {config.batch_size} must be divisible by the {world} processes")
         images, trainset, heldout = load_data(config)
-        model_config = ModelConfig(**{**to_dict(model_config), "channels": images.channels})
+        model_config = dataclasses.replace(model_config, channels=images.channels)
         if resuming:
             check_resume(run, model_config, config)
-        return _train(model_config, config, options, run, resuming, progress, rank, world, device, images, trainset, heldout)
+        schedule = Schedule(len(trainset), config.batch_size, config.seed)
+        trainer = Trainer(model_config, config, options, run, schedule.steps_per_epoch, device=device, rank=rank, world=world,
+                          resume=resuming, progress=progress)
+        heldout = heldout.to(device)
+        with trainer:
+            for note in images.notes:
+                trainer.say(f"[yellow]note:[/] {note}")
+            for x, keys in step_batches(trainset, schedule, trainer.step_count, trainer.total, rank, world, device, options, progress):
+                trainer.step(x, keys)
+                trainer.after_step(heldout)
+        if world > 1:
+            dist.barrier()
+        return run / WEIGHTS
     finally:
         teardown_distributed()
 
 
-def _train(model_config, config, options, run, resuming, progress, rank, world, device, images, trainset, heldout) -> Path:
+def new_model(model_config: ModelConfig, seed: int, device: torch.device) -> BlindUNet:
+    """A fresh BlindUNet whose initial weights are drawn by torch's generator seeded with `seed`: the documented generator
+    of the weights (inside fork_rng, so the caller's torch state is left as it was)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = BlindUNet(model_config).to(device).to(memory_format=torch.channels_last)
-    ema = copy.deepcopy(model).eval().requires_grad_(False) if config.ema else None
-    fused = on_cuda_by_default(options.fused_adam, device)
-    optimizer = adam(model, config.lr, fused)
-    step = load_training_state(run / STATE, model, optimizer, ema) if resuming else 0
-    use_fused(optimizer, fused)
-    schedule = Schedule(len(trainset), config.batch_size, config.seed)
-    total = options.steps if options.steps is not None else options.epochs * schedule.steps_per_epoch
-    if step >= total:
-        raise ConfigError(f"{run} is already at step {step}; ask for more than {step} steps to continue it")
-    if rank == 0:
-        ensure_dir(run, "run folder")
-        remove_stale_temps(run)
-        write_config(run, model_config, config)
-        truncate_metrics(run / METRICS, step)
-    net = DistributedDataParallel(model) if world > 1 else model
-    loss_of = compiled_loss(options, device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions once
-    heldout = heldout.to(device)
-    writer = BackgroundWriter()
-    log = open(run / METRICS, "a") if rank == 0 else None
-    bar = Progress(
-        TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-        TimeRemainingColumn(), disable=not progress or rank != 0,
-    )
-    for note in images.notes if rank == 0 and progress else ():
-        bar.console.print(f"[yellow]note:[/] {note}")
-    last_good = step if resuming else 0
-    loss_sum, loss_count = torch.zeros((), device=device), 0
-    seen, tick = 0, time.perf_counter()
-    first_step = step
+        torch.manual_seed(seed)
+        return BlindUNet(model_config).to(device).to(memory_format=torch.channels_last)
 
-    def diverged(what: str) -> TrainingDiverged:
-        kept = f"the last good checkpoint (step {last_good}) is kept in {run / STATE}" if last_good else "no checkpoint was written"
-        return TrainingDiverged(f"training {what} at step {step}; stopped, and {kept}. Try a smaller learning rate")
 
-    try:
-        with bar:
-            task = bar.add_task("train", total=total, completed=step, status="")
-            model.train()
-            for x, keys in step_batches(trainset, schedule, step, total, rank, world, device, options, progress):
-                epoch = step // schedule.steps_per_epoch
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(config, epoch)
-                x = x.contiguous(memory_format=torch.channels_last)
-                with autocast(device, options.amp):
-                    try:
-                        loss = loss_of(net, x, keys, config)
-                    except Exception as e:  # noqa: BLE001 - compilation happens in the first call
-                        if loss_of is denoising_loss or options.compile or step != first_step:
-                            raise
-                        loss_of = denoising_loss
-                        note = f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); training eagerly"
-                        if log:
-                            log.write(json.dumps({"step": step, "compile_error": note}) + "\n")
-                        if progress and rank == 0:
-                            bar.console.print(f"[yellow]note:[/] {note} (--compile shows the error, --no-compile skips the try)")
-                        loss = loss_of(net, x, keys, config)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if ema is not None:
-                    update_ema(ema, model, ema_decay(config.ema, step))
-                step += 1
-                seen += x.shape[0] * world
-                loss_sum += loss.detach()
-                loss_count += 1
-                if step == first_step + 1 and loss_of is not denoising_loss:
-                    loss.detach().item()  # waits for the first step, compilation included
-                    compile_seconds = time.perf_counter() - tick
-                    if log:
-                        log.write(json.dumps({"step": step, "compile_seconds": round(compile_seconds, 2)}) + "\n")
-                    if progress and rank == 0:
-                        bar.console.print(f"compiled the training step in {compile_seconds:.1f} s (its first run included)")
-                    seen, tick = 0, time.perf_counter()  # the logged rate leaves compilation out
-                log_now = step % options.log_every == 0 or step == total
-                save_now = step % options.checkpoint_every == 0 or step == total
-                if log_now or save_now:
-                    value = reduce_mean(loss_sum, world) / loss_count
-                    if not math.isfinite(value):
-                        raise diverged(f"loss is {value}")
-                    if save_now and not all_finite(ema or model):
-                        raise diverged("weights hold NaN or infinite values")
-                if rank == 0 and log_now:
-                    rate = seen / (time.perf_counter() - tick)
-                    record = {"step": step, "epoch": epoch, "loss": value, "lr": optimizer.param_groups[0]["lr"], "images_per_s": rate}
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                    bar.update(task, status=f"loss {value:.2e}  PSNR {-10 * math.log10(value):.2f} dB  {rate:.0f} img/s")
-                if log_now:
-                    loss_sum, loss_count, seen, tick = torch.zeros((), device=device), 0, 0, time.perf_counter()
-                if rank == 0 and (step % options.eval_every == 0 or step == total):
-                    scores = heldout_psnr(Denoiser(copy.deepcopy(ema or model)), heldout, config.eval_sigmas, seed=config.seed)
-                    log.write(json.dumps({"step": step, **scores}) + "\n")
-                    log.flush()
-                    if progress:
-                        bar.console.print(f"step {step} held-out PSNR: " + ", ".join(
-                            f"σ={s} {p:.2f} dB (noisy {scores['psnr_input'][s]:.2f})" for s, p in scores["psnr"].items()))
-                if rank == 0 and save_now:
-                    state, weights = training_state(model, optimizer, step, ema), weight_tensors(ema or model, step=step)
-                    writer.submit(lambda state=state, weights=weights: (save_tensors(run / STATE, *state), save_tensors(run / WEIGHTS, *weights)))
-                    last_good = step
-                bar.update(task, completed=step)
-    finally:
+class Trainer:
+    """One run's state — model, EMA, Adam, step — and what a run does with it: `step(x, keys)`, then `after_step`
+    logs, checks for divergence, evaluates and saves when due; `close` waits for the last checkpoint.
+
+    Mixed precision lives in `step` (bf16 autocast), DDP in `net` (gradients averaged in backward) and `check` (the loss
+    averaged over processes), the EMA in `step`, the compile fallback in `loss`, checkpoints in `save`. Used as a context
+    manager: entering prepares the run folder and the log, leaving closes them.
+    """
+
+    def __init__(self, model_config: ModelConfig, config: TrainConfig, options: RunOptions, run: str | Path,
+                 steps_per_epoch: int, *, device: torch.device, rank: int = 0, world: int = 1, resume: bool = False,
+                 progress: bool = False):
+        self.config, self.options, self.run = config, options, Path(run)
+        self.steps_per_epoch, self.device, self.rank, self.world, self.progress = steps_per_epoch, device, rank, world, progress
+        self.total = options.steps if options.steps is not None else options.epochs * steps_per_epoch
+        self.model = new_model(model_config, config.seed, device)
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False) if config.ema else None
+        fused = on_cuda_by_default(options.fused_adam, device)
+        self.optimizer = adam(self.model, config.lr, fused)
+        self.step_count = load_training_state(self.run / STATE, self.model, self.optimizer, self.ema) if resume else 0
+        use_fused(self.optimizer, fused)
+        self.net = DistributedDataParallel(self.model) if world > 1 else self.model
+        self.loss_of = compiled_loss(options, device)
+        self.first_step = self.last_good = self.step_count
+        self.epoch = self.step_count // steps_per_epoch
+        self.loss_sum, self.loss_count, self.seen, self.tick = torch.zeros((), device=device), 0, 0, time.perf_counter()
+        self.writer = BackgroundWriter()
+        self.log_file = None
+        self.bar = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(), disable=not progress or rank != 0,
+        )
+
+    def __enter__(self) -> "Trainer":
+        """Refuse a run already at its last step, then (on rank 0) the run folder, its config and a log cut back to this step."""
+        if self.step_count >= self.total:
+            raise ConfigError(f"{self.run} is already at step {self.step_count}; ask for more than {self.step_count} steps to continue it")
+        if self.rank == 0:
+            ensure_dir(self.run, "run folder")
+            remove_stale_temps(self.run)
+            write_config(self.run, self.model.config, self.config)
+            truncate_metrics(self.run / METRICS, self.step_count)
+            self.log_file = open(self.run / METRICS, "a")
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions once
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=self.total, completed=self.step_count, status="")
+        self.model.train()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def say(self, text: str) -> None:
+        """A line on the console above the bar (rank 0, with progress on)."""
+        if self.progress and self.rank == 0:
+            self.bar.console.print(text)
+
+    def record(self, entry: dict) -> None:
+        """One JSON line of metrics.jsonl (rank 0 only holds the file)."""
+        if self.log_file:
+            self.log_file.write(json.dumps(entry) + "\n")
+            self.log_file.flush()
+
+    def step(self, x: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """One Adam step on images x with their noise keys: the epoch's learning rate, the loss under autocast, the EMA."""
+        self.epoch = self.step_count // self.steps_per_epoch
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config, self.epoch)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.options.amp):
+            loss = self.loss(x, keys)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.ema is not None:
+            update_ema(self.ema, self.model, ema_decay(self.config.ema, self.step_count))
+        self.step_count += 1
+        self.seen += x.shape[0] * self.world
+        self.loss_sum += loss.detach()
+        self.loss_count += 1
+        if self.step_count == self.first_step + 1 and self.loss_of is not denoising_loss:
+            self.note_compile_time(loss)
+        return loss
+
+    def loss(self, x: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """The denoising loss, compiled where asked; a default compile that fails (in the first call) falls back to
+        eager once and says so."""
+        head = self.model.config.head
         try:
-            writer.close()
+            return self.loss_of(self.net, x, keys, self.config, head)
+        except Exception as e:  # noqa: BLE001 - compilation happens in the first call
+            if self.loss_of is denoising_loss or self.options.compile or self.step_count != self.first_step:
+                raise
+            self.loss_of = denoising_loss
+            note = f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); training eagerly"
+            self.record({"step": self.step_count, "compile_error": note})
+            self.say(f"[yellow]note:[/] {note} (--compile shows the error, --no-compile skips the try)")
+            return self.loss_of(self.net, x, keys, self.config, head)
+
+    def note_compile_time(self, loss: torch.Tensor) -> None:
+        """Wait for the first compiled step, log its time, and leave it out of the logged rate."""
+        loss.detach().item()
+        seconds = time.perf_counter() - self.tick
+        self.record({"step": self.step_count, "compile_seconds": round(seconds, 2)})
+        self.say(f"compiled the training step in {seconds:.1f} s (its first run included)")
+        self.seen, self.tick = 0, time.perf_counter()
+
+    def after_step(self, heldout: torch.Tensor) -> None:
+        """Log, check, evaluate on `heldout` and save when this step is due (every so many steps, and at the last)."""
+        step, o = self.step_count, self.options
+        last = step == self.total
+        log_now = step % o.log_every == 0 or last
+        save_now = step % o.checkpoint_every == 0 or last
+        if log_now or save_now:
+            value = self.check(weights=save_now)
+            if log_now:
+                self.log(value)
+        if step % o.eval_every == 0 or last:
+            self.evaluate(heldout)
+        if save_now:
+            self.save()
+        self.bar.update(self.task, completed=step)
+
+    def diverged(self, what: str) -> TrainingDiverged:
+        kept = f"the last good checkpoint (step {self.last_good}) is kept in {self.run / STATE}" if self.last_good else "no checkpoint was written"
+        return TrainingDiverged(f"training {what} at step {self.step_count}; stopped, and {kept}. Try a smaller learning rate")
+
+    def check(self, weights: bool) -> float:
+        """The mean loss since the last log line over every process; stop on a non-finite one, or (before a save) on
+        non-finite weights."""
+        value = reduce_mean(self.loss_sum, self.world) / self.loss_count
+        if not math.isfinite(value):
+            raise self.diverged(f"loss is {value}")
+        if weights and not all_finite(self.ema or self.model):
+            raise self.diverged("weights hold NaN or infinite values")
+        return value
+
+    def log(self, value: float) -> None:
+        """A loss line in metrics.jsonl and on the bar; the mean and the rate start again."""
+        if self.rank == 0:
+            rate = self.seen / (time.perf_counter() - self.tick)
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.record({"step": self.step_count, "epoch": self.epoch, "loss": value, "lr": lr, "images_per_s": rate})
+            self.bar.update(self.task, status=f"loss {value:.2e}  PSNR {-10 * math.log10(value):.2f} dB  {rate:.0f} img/s")
+        self.loss_sum, self.loss_count, self.seen, self.tick = torch.zeros((), device=self.device), 0, 0, time.perf_counter()
+
+    def evaluate(self, heldout: torch.Tensor) -> dict | None:
+        """Held-out PSNR of the EMA (else the model) through the Denoiser every stage uses (rank 0); logged and said."""
+        if self.rank != 0:
+            return None
+        denoiser = Denoiser(copy.deepcopy(self.ema or self.model))
+        scores = heldout_psnr(denoiser, heldout, self.config.eval_sigmas, seed=self.config.seed)
+        self.record({"step": self.step_count, **scores})
+        self.say(f"step {self.step_count} held-out PSNR: " + ", ".join(
+            f"σ={s} {p:.2f} dB (noisy {scores['psnr_input'][s]:.2f})" for s, p in scores["psnr"].items()))
+        return scores
+
+    def save(self) -> None:
+        """checkpoint.safetensors (resume state) and model.safetensors (the EMA, else the weights), written in the
+        background from CPU copies (rank 0)."""
+        if self.rank != 0:
+            return
+        state, weights = training_state(self.model, self.optimizer, self.step_count, self.ema), weight_tensors(self.ema or self.model, step=self.step_count)
+        self.writer.submit(lambda: (save_tensors(self.run / STATE, *state), save_tensors(self.run / WEIGHTS, *weights)))
+        self.last_good = self.step_count
+
+    def close(self) -> None:
+        """Wait for the last checkpoint (raising its failure), then close the log and the bar."""
+        try:
+            self.writer.close()
         finally:
-            if log:
-                log.close()
-    if world > 1:
-        dist.barrier()
-    return run / WEIGHTS
+            self.bar.stop()
+            if self.log_file:
+                self.log_file.close()
 
 
 def ema_decay(decay: float, step: int) -> float:

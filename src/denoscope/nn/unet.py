@@ -1,4 +1,4 @@
-"""BlindUNet: the fully convolutional blind denoiser of the paper's appendix A (the backbone; `Denoiser` wraps it)."""
+"""BlindUNet: the fully convolutional backbone of the paper's appendix A; `Denoiser` owns its output head."""
 
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ def conv_block(c_in: int, c_out: int, depth: int, c: ModelConfig) -> nn.Sequenti
 
 
 class BlindUNet(nn.Module):
-    """Encoder, middle and decoder blocks with named outputs; never sees σ.
+    """Encoder, middle and decoder blocks with named outputs; never sees σ. The backbone only: its output becomes
+    D(y) through the head that `denoiser.apply_head` applies, as edm keeps its network apart from the wrapper.
 
-    With `norm="layer"` and no biases D(αy) = D(y) (biases tell it the noise level); with `norm="batch"` and no
-    biases D(αy) = αD(y) in eval mode.
+    With `norm="layer"` and no biases f(αy) = f(y) (biases tell it the noise level); with `norm="batch"` and no
+    biases f(αy) = αf(y) in eval mode.
     """
 
     def __init__(self, config: ModelConfig):
@@ -112,10 +113,5 @@ class BlindUNet(nn.Module):
         return out
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        """D(y): the denoised image."""
-        f = self.forward_blocks(y)["dec1"]
-        return y - f if self.config.head == "residual" else f
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+        """The last decoder block's output: the clean image or the noise, as `config.head` says (`denoiser.apply_head`)."""
+        return self.forward_blocks(y)["dec1"]

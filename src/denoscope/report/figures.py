@@ -45,6 +45,16 @@ def denoise_figure(examples: Mapping[str, np.ndarray], path: str | Path) -> None
     save_png(fig, path)
 
 
+def draw_denoise(folder: str | Path) -> list[Path]:
+    """denoised.png of a saved denoise folder, from its examples.npz."""
+    from ..evaluate import EXAMPLES, FIGURE
+
+    folder = Path(folder)
+    with np.load(folder / f"{EXAMPLES}.npz") as examples:
+        denoise_figure(dict(examples), folder / FIGURE)
+    return [folder / FIGURE]
+
+
 def image_grid(images: np.ndarray, path: str | Path, cols: int = 8, titles: list[str] | None = None, size: float = 1.2) -> None:
     """N×H×W×C images in [0, 1] in rows of `cols`, each with an optional title."""
     n = len(images)
