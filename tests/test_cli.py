@@ -128,14 +128,14 @@ def test_represent_analyse_and_the_sampling_stages_through_the_cli(run, tmp_path
 
 
 def test_bad_sampling_requests_are_one_sentence(run, tmp_path):
-    one_sentence_error(invoke("sample", "--model", run, "--n", "0", "--out", tmp_path / "s"), "--n must be at least 1")
+    one_sentence_error(invoke("sample", "--model", run, "--n", "0", "--out", tmp_path / "s"), "n must be at least 1")
     one_sentence_error(invoke("sample", "--model", run, "--max-steps", "0", "--out", tmp_path / "s"), "max_steps must be at least 1")
     one_sentence_error(invoke("inverse", "--model", run, "--data", DATA, "--task", "magic", "--out", tmp_path / "i"), "magic")
-    one_sentence_error(invoke("reconstruct", "--model", run, "--out", tmp_path / "r"), "either --data with --index")
-    one_sentence_error(invoke("reconstruct", "--model", run, "--data", DATA, "--index", "999", "--out", tmp_path / "r"), "--index 999")
+    one_sentence_error(invoke("reconstruct", "--model", run, "--out", tmp_path / "r"), "either images with index")
+    one_sentence_error(invoke("reconstruct", "--model", run, "--data", DATA, "--index", "999", "--out", tmp_path / "r"), "index 999 is outside")
     one_sentence_error(invoke("distance", "--model", run, "--data", DATA, "--tolerance", "0", "--out", tmp_path / "d"), "tolerance must lie in (0, 1)")
-    for option, value, says in (("--baselines", "-1", "--baselines must be 0"), ("--probe-images", "0", "--probe-images must be at least 1"),
-                                ("--assess-sigma", "nan", "--assess-sigma must be a finite")):
+    for option, value, says in (("--baselines", "-1", "baselines must be at least 0"), ("--probe-images", "0", "probe_images must be at least 1"),
+                                ("--assess-sigma", "nan", "assess_sigma must be a finite")):
         one_sentence_error(invoke("reconstruct", "--model", run, "--data", DATA, "--index", "0", option, value, "--out", tmp_path / "r"), says)
     assert not any((tmp_path / p).exists() for p in ("s", "i", "r", "d"))
 
