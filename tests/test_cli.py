@@ -147,3 +147,17 @@ def test_the_quick_demo_runs_every_stage_and_ends_in_the_report(demo_out):
                  "analysis/figures/sparsity.png", "analysis/figures/clusters.png", "report/index.html", "report/explorer.html"):
         assert (out / path).exists(), path
     assert f"report: {(out / 'report' / 'index.html').resolve()}" in output.replace("\n", "")
+
+
+def test_a_loaded_model_starts_from_the_mean_of_its_training_data(run):
+    import torch
+
+    from denoscope.checkpoint import load_denoiser
+    from denoscope.data import open_source
+    from denoscope.data.dataset import mean_image
+    from denoscope.sampling.inputs import start_image, trained_on
+
+    d = load_denoiser(run)
+    mean, where = start_image(d)
+    torch.testing.assert_close(mean, mean_image(open_source(DATA)))
+    assert where == f"the mean of up to 1000 images of {DATA}" and trained_on(d).data == DATA
