@@ -128,14 +128,14 @@ def test_represent_analyse_and_the_sampling_stages_through_the_cli(run, tmp_path
 
 
 def test_bad_sampling_requests_are_one_sentence(run, tmp_path):
-    one_sentence_error(invoke("sample", "--model", run, "--n", "0", "--out", tmp_path / "s"), "--n must be at least 1")
+    one_sentence_error(invoke("sample", "--model", run, "--n", "0", "--out", tmp_path / "s"), "n must be at least 1")
     one_sentence_error(invoke("sample", "--model", run, "--max-steps", "0", "--out", tmp_path / "s"), "max_steps must be at least 1")
     one_sentence_error(invoke("inverse", "--model", run, "--data", DATA, "--task", "magic", "--out", tmp_path / "i"), "magic")
-    one_sentence_error(invoke("reconstruct", "--model", run, "--out", tmp_path / "r"), "either --data with --index")
-    one_sentence_error(invoke("reconstruct", "--model", run, "--data", DATA, "--index", "999", "--out", tmp_path / "r"), "--index 999")
+    one_sentence_error(invoke("reconstruct", "--model", run, "--out", tmp_path / "r"), "either images with index")
+    one_sentence_error(invoke("reconstruct", "--model", run, "--data", DATA, "--index", "999", "--out", tmp_path / "r"), "index 999 is outside")
     one_sentence_error(invoke("distance", "--model", run, "--data", DATA, "--tolerance", "0", "--out", tmp_path / "d"), "tolerance must lie in (0, 1)")
-    for option, value, says in (("--baselines", "-1", "--baselines must be 0"), ("--probe-images", "0", "--probe-images must be at least 1"),
-                                ("--assess-sigma", "nan", "--assess-sigma must be a finite")):
+    for option, value, says in (("--baselines", "-1", "baselines must be at least 0"), ("--probe-images", "0", "probe_images must be at least 1"),
+                                ("--assess-sigma", "nan", "assess_sigma must be a finite")):
         one_sentence_error(invoke("reconstruct", "--model", run, "--data", DATA, "--index", "0", option, value, "--out", tmp_path / "r"), says)
     assert not any((tmp_path / p).exists() for p in ("s", "i", "r", "d"))
 
@@ -147,3 +147,17 @@ def test_the_quick_demo_runs_every_stage_and_ends_in_the_report(demo_out):
                  "analysis/figures/sparsity.png", "analysis/figures/clusters.png", "report/index.html", "report/explorer.html"):
         assert (out / path).exists(), path
     assert f"report: {(out / 'report' / 'index.html').resolve()}" in output.replace("\n", "")
+
+
+def test_a_loaded_model_starts_from_the_mean_of_its_training_data(run):
+    import torch
+
+    from denoscope.checkpoint import load_denoiser
+    from denoscope.data import open_source
+    from denoscope.data.dataset import mean_image
+    from denoscope.sampling.inputs import start_image, trained_on
+
+    d = load_denoiser(run)
+    mean, where = start_image(d)
+    torch.testing.assert_close(mean, mean_image(open_source(DATA)))
+    assert where == f"the mean of up to 1000 images of {DATA}" and trained_on(d).data == DATA

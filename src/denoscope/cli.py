@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
+import inspect
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -13,6 +13,7 @@ from rich.console import Console
 
 from .config import PRESET_HELP, RunOptions, TrainConfig
 from .errors import DenoscopeError
+from .sampling.engine import DiffusionConfig
 from .sampling.guidance import GuidanceConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train blind denoising UNets and open them up.")
@@ -234,98 +235,135 @@ def analyse(
 Model = Annotated[Path, typer.Option(help="Run directory or .safetensors checkpoint.")]
 Seed = Annotated[int, typer.Option(help="Seed of every draw (start, noise at each step, choices).")]
 Device = Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when present).")]
-SigmaFinal = Annotated[float, typer.Option(help="Stop an image when its σ̂ falls below this (σ_L).")]
-H0 = Annotated[float, typer.Option(help="h₀ of the step schedule h_t = h₀t/(1 + h₀(t−1)).")]
-Beta = Annotated[float, typer.Option(help="β: 1 is deterministic, small values inject noise at every step.")]
-MaxSteps = Annotated[int, typer.Option(help="Give up on an image after this many steps (said in metrics.json).")]
 MeanFrom = Annotated[Optional[str], typer.Option(help="Start from the mean image of this source (default: the run's training data).")]
 Eta = Annotated[float, typer.Option(help="First matching step, as a fraction of the Polyak step L/‖∇L‖².")]
 Tolerance = Annotated[float, typer.Option(help="Matching stops when ‖φ − φ_target‖ ≤ tolerance·‖φ_target‖.")]
 MaxIters = Annotated[int, typer.Option(help="Most matching steps per score step.")]
+DIFFUSION_HELP = {
+    "sigma_final": (float, "Stop an image when its σ̂ falls below this (σ_L)."),
+    "h0": (float, "h₀ of the step schedule h_t = h₀t/(1 + h₀(t−1))."),
+    "beta": (float, "β: 1 is deterministic, small values inject noise at every step."),
+    "max_steps": (int, "Give up on an image after this many steps (said in metrics.json)."),
+}
+SAMPLING_OPTIONS = {
+    "model": (Model, inspect.Parameter.empty), "seed": (Seed, 0),
+    **{name: (Annotated[kind, typer.Option(help=text)], default(DiffusionConfig, name)) for name, (kind, text) in DIFFUSION_HELP.items()},
+    "mean_from": (MeanFrom, None), "device": (Device, None),
+}
 
 
-def say_cost(metrics: dict, out: Path, *files: str) -> None:
-    """The cost line every sampling command ends with, and where its files are."""
+@dataclasses.dataclass(frozen=True)
+class Sampling:
+    """The options the four sampling commands share, as one value: the model, the seed, the diffusion, the start."""
+
+    model: Path
+    seed: int
+    config: DiffusionConfig
+    mean_from: str | None
+    device: str | None
+
+    def load(self, out: Path):
+        """Refuse an output folder that cannot be written before anything is computed; then the denoiser."""
+        from .checkpoint import load_denoiser
+        from .io import check_writable
+        from .runtime import resolve_device
+
+        check_writable(out)
+        return load_denoiser(self.model, device=resolve_device(self.device))
+
+    def start(self, denoiser, size: int | None = None):
+        """The mean image to start from (said on the console)."""
+        from .sampling.inputs import start_image
+
+        mean, where = start_image(denoiser, self.mean_from, (size, size) if size else None)
+        console.print(f"start: {where}")
+        return mean
+
+
+def sampling_command(fn: Callable) -> Callable:
+    """A sampling command takes the shared options (SAMPLING_OPTIONS) beside its own, and receives them as one Sampling."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    own = [p.replace(kind=keyword) for p in list(inspect.signature(fn, eval_str=True).parameters.values())[1:]]
+    shared = [inspect.Parameter(name, keyword, annotation=hint, default=value) for name, (hint, value) in SAMPLING_OPTIONS.items()]
+
+    @functools.wraps(fn)
+    def command(**options):
+        given = {name: options.pop(name) for name in SAMPLING_OPTIONS}
+        config = DiffusionConfig(**{name: given.pop(name) for name in DIFFUSION_HELP})
+        return fn(Sampling(config=config, **given), **options)
+
+    command.__signature__ = inspect.Signature([shared[0], *own, *shared[1:]])
+    return command
+
+
+def save_and_draw(result, out: Path, draw: Callable) -> list[Path]:
+    """Write a stage's result into `out` and draw its figures from the files: the figures' paths, then the files'."""
+    written = result.save(out)
+    return [*draw(out), *written]
+
+
+def say_cost(metrics: dict) -> None:
+    """The cost line of every command that samples."""
     console.print(f"{metrics['converged']} of {metrics['images']} converged; {metrics['evaluations_per_sample']:.0f} network "
                   f"evaluations and {metrics['seconds_per_sample']:.2f} s per sample")
-    console.print("outputs: " + ", ".join(str(out / f) for f in files))
 
 
-def prepare(model: Path, out: Path, n: int, sigma_final: float, h0: float, beta: float, max_steps: int,
-            device: str | None, mean_from: str | None, size: tuple[int, int] | None = None):
-    """What every sampling command starts with: check the count and the output folder, then the diffusion's
-    configuration, the denoiser, and the mean image to start from."""
-    from .checkpoint import load_denoiser
-    from .errors import ConfigError
-    from .io import check_writable
-    from .runtime import resolve_device
-    from .sampling.engine import DiffusionConfig
-    from .sampling.stages import start_mean
-    from .train import training_config
-
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
-    config = DiffusionConfig(sigma_final=sigma_final, h0=h0, beta=beta, max_steps=max_steps)
-    check_writable(out)
-    denoiser = load_denoiser(model, device=resolve_device(device))
-    trained = training_config(model)
-    source = mean_from or (trained.data if trained else None)
-    mean, where = start_mean(source, denoiser.config.channels, size or ((trained.image_size,) * 2 if trained and trained.image_size else None))
-    console.print(f"start: {where}")
-    return config, denoiser, mean
+def say_outputs(paths: list[Path]) -> None:
+    console.print("outputs: " + ", ".join(map(str, paths)))
 
 
 @app.command()
 @stage
+@sampling_command
 def sample(
-    model: Model, out: Annotated[Path, typer.Option(help="Directory for samples.png, samples.npz, metrics.json.")],
-    n: Annotated[int, typer.Option(help="Number of samples.")] = 16, seed: Seed = 0,
-    sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
-    mean_from: MeanFrom = None, size: Annotated[Optional[int], typer.Option(help="Sample side when no mean image is found.")] = None,
-    device: Device = None,
+    s: Sampling, out: Annotated[Path, typer.Option(help="Directory for samples.png, samples.npz, metrics.json.")],
+    n: Annotated[int, typer.Option(help="Number of samples.")] = 16,
+    size: Annotated[Optional[int], typer.Option(help="Sample side when no mean image is found.")] = None,
 ) -> None:
     """Unconditional samples by adaptive blind reverse diffusion (figure 19)."""
+    from .report.sampling_figures import draw_sample
     from .sampling.stages import sample as run
 
-    config, denoiser, mean = prepare(model, out, n, sigma_final, h0, beta, max_steps, device, mean_from, (size, size) if size else None)
-    metrics = run(denoiser, mean, n, seed, config, out, progress=True)
-    say_cost(metrics, out, "samples.png", "samples.npz", "metrics.json")
+    denoiser = s.load(out)
+    result = run(denoiser, n, s.seed, s.config, mean=s.start(denoiser, size), progress=True)
+    paths = save_and_draw(result, out, draw_sample)
+    say_cost(result.metrics)
+    say_outputs(paths)
 
 
 @app.command()
 @stage
+@sampling_command
 def inverse(
-    model: Model, data: Annotated[str, typer.Option(help=DATA_HELP)],
+    s: Sampling, data: Annotated[str, typer.Option(help=DATA_HELP)],
     out: Annotated[Path, typer.Option(help="Directory for inverse.png, inverse.npz, metrics.json.")],
     task: Annotated[str, typer.Option(help="pixels, box, superres, deblur or cs.")] = "superres",
-    n: Annotated[int, typer.Option(help="Images (a seeded random choice of the source).")] = 4, seed: Seed = 0,
-    sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
-    mean_from: MeanFrom = None, device: Device = None,
+    n: Annotated[int, typer.Option(help="Images (a seeded random choice of the source).")] = 4,
 ) -> None:
     """Solve a linear inverse problem with the denoiser's prior; PSNR beside the pseudo-inverse's."""
-    import numpy as np
-
-    from .data import open_source
+    from .report.sampling_figures import draw_inverse
     from .sampling.stages import inverse as run
 
-    config, denoiser, mean = prepare(model, out, n, sigma_final, h0, beta, max_steps, device, mean_from)
-    images = open_source(data, channels=denoiser.config.channels)
-    indices = sorted(np.random.default_rng(seed).permutation(len(images))[:n].tolist())
-    metrics = run(denoiser, images, indices, task, mean, seed, config, out, progress=True)
-    console.print(f"{task}: PSNR {metrics['psnr_mean']:.2f} dB (pseudo-inverse {metrics['psnr_pseudo_inverse_mean']:.2f} dB)")
-    say_cost(metrics, out, "inverse.png", "inverse.npz", "metrics.json")
+    denoiser = s.load(out)
+    result = run(denoiser, data, task, n, s.seed, s.config, mean=s.start(denoiser), progress=True)
+    paths = save_and_draw(result, out, draw_inverse)
+    m = result.metrics
+    console.print(f"{task}: PSNR {m['psnr_mean']:.2f} dB (pseudo-inverse {m['psnr_pseudo_inverse_mean']:.2f} dB)")
+    say_cost(m)
+    say_outputs(paths)
 
 
 @app.command()
 @stage
+@sampling_command
 def reconstruct(
-    model: Model, out: Annotated[Path, typer.Option(help="Directory for reconstruct.png, panels.png, reconstruct.npz, metrics.json.")],
+    s: Sampling, out: Annotated[Path, typer.Option(help="Directory for reconstruct.png, panels.png, reconstruct.npz, metrics.json.")],
     data: Annotated[Optional[str], typer.Option(help=DATA_HELP + " With --index: the target images.")] = None,
     index: Annotated[Optional[list[int]], typer.Option(help="Target image(s) of --data, repeatable; all go through the sampler in one batch.")] = None,
     rep: Annotated[Optional[Path], typer.Option(help="A REP directory, with --cluster: a cluster centroid as target.")] = None,
     cluster: Annotated[Optional[int], typer.Option(help="Cluster id (K-means on the REP's φ at --phi-sigma).")] = None,
     k: Annotated[int, typer.Option(help="Number of clusters with --cluster.")] = 10,
-    n: Annotated[int, typer.Option(help="Samples per target.")] = 8, seed: Seed = 0,
+    n: Annotated[int, typer.Option(help="Samples per target.")] = 8,
     noise_draws: Annotated[int, typer.Option(help="Noise draws of the target φ at each σ.")] = 8,
     phi_sigma: Annotated[float, typer.Option(help="σ at which clusters are formed.")] = 0.5,
     eta: Eta = default(GuidanceConfig, "eta"), tolerance: Tolerance = default(GuidanceConfig, "tolerance"),
@@ -336,127 +374,56 @@ def reconstruct(
     probe_data: Annotated[Optional[str], typer.Option(help="Labelled training images for a class probe on φ (e.g. the training set).")] = None,
     probe_images: Annotated[int, typer.Option(help="Images of --probe-data the probe is trained on (a seeded choice).")] = 1000,
     assess_sigma: Annotated[float, typer.Option(help="σ at which φ is compared in the assessment (noise-averaged, --noise-draws draws).")] = 0.2,
-    sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
-    mean_from: MeanFrom = None, device: Device = None,
 ) -> None:
     """Stochastic reconstruction from φ, self-guided by the model's own representation (Alg. 1, figures 7 and 20),
     held against unguided samples, random images and a class probe."""
-    from .checkpoint import file_hash
-    from .data import Transform, open_source, stack_images
-    from .errors import ConfigError
-    from .represent import Representation, default_sigmas
-    from .sampling.guidance import target_from_clusters, target_from_images
-    from .sampling.stages import reconstruct_stage
-    from .train import training_config
+    from .report.sampling_figures import draw_reconstruct
+    from .sampling.stages import reconstruct as run
 
-    if (data is None or not index) == (rep is None or cluster is None):
-        raise ConfigError("give either --data with --index (target images) or --rep with --cluster (a centroid)")
-    if baselines < 0:
-        raise ConfigError(f"--baselines must be 0 (none) or more, got {baselines}")
-    if probe_images < 1:
-        raise ConfigError(f"--probe-images must be at least 1, got {probe_images}")
-    if not (math.isfinite(assess_sigma) and assess_sigma >= 0):
-        raise ConfigError(f"--assess-sigma must be a finite noise level ≥ 0, got {assess_sigma}")
     guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters, phi_of=phi_of, draws=match_draws)
-    config, denoiser, mean = prepare(model, out, n, sigma_final, h0, beta, max_steps, device, mean_from)
-    trained = training_config(model)
-    chance = None
-    if rep is None:
-        images = open_source(data, channels=denoiser.config.channels)
-        bad = [i for i in index if not 0 <= i < len(images)]
-        if bad:
-            raise ConfigError(f"--index {bad[0]} is outside {data}, which holds {len(images)} images")
-        x = stack_images(images, index, Transform())
-        sigmas, _ = default_sigmas(trained.sigma_max if trained else 1.0)
-        target = target_from_images(denoiser, x, list(index), sigmas, noise_draws, seed)
-        shown, targets = x, [{"label": f"{data}[{i}]", "source": data, "image": i} for i in index]
-        chance = reconstruction_baselines(images, index, baselines, probe_data, probe_images, assess_sigma, noise_draws, seed, denoiser.config.channels) if baselines else None
-    else:
-        from .analysis.clusters import kmeans
-
-        r = Representation(rep)
-        r.check_complete()
-        r.check_model(file_hash(model), str(model))
-        assignment, _ = kmeans(r.phi(phi_sigma), k, seed)
-        if not 0 <= cluster < k:
-            raise ConfigError(f"--cluster must lie in 0 … {k - 1}, got {cluster}")
-        target = target_from_clusters(r.sigmas, r.means("mid"), assignment, [cluster], denoiser.device)
-        label = f"cluster {cluster} of {k} ({int((assignment == cluster).sum())} images) in {rep}"
-        shown, targets = None, [{"label": label, "rep": str(rep), "k": k, "cluster": cluster}]
-    metrics = reconstruct_stage(denoiser, target, shown, targets, n, mean, seed, config, guidance, out, progress=True, baselines=chance)
-    m = metrics["matching"]
+    denoiser = s.load(out)
+    result = run(denoiser, images=data, index=index, rep=rep, cluster=cluster, k=k, phi_sigma=phi_sigma, n=n, seed=s.seed,
+                 noise_draws=noise_draws, config=s.config, guidance=guidance, baselines=baselines, probe_data=probe_data,
+                 probe_images=probe_images, assess_sigma=assess_sigma, mean=s.start(denoiser), progress=True)
+    paths = save_and_draw(result, out, draw_reconstruct)
+    metrics, m = result.metrics, result.metrics["matching"]
     console.print(f"φ-match error (median over samples) {metrics['phi_match_error_median']:.3f}; matching reached the tolerance in "
                   f"{m['reached_tolerance']:.0%} of {m['image_calls']} calls (error {m['error_before_median']:.3f} → {m['error_after_median']:.3f})")
     if m["iterations_total"] == 0:
         console.print(f"[yellow]matching never ran[/]: every sample's φ was already within {tolerance:g}·‖φ_target‖ of the target, so "
                       "these are unguided samples; on a model whose φ varies this little between images, lower --tolerance")
-    if "assessment" in metrics:
-        for name, v in metrics["assessment"]["measures"].items():
-            med = v["median"]
-            console.print(f"{name}: guided {med['guided']:.3f}, unguided {med['unguided']:.3f}, random {med['random']:.3f}; "
-                          f"guided closer than both on {v['guided_closer_than_both']:.0%} of targets")
-    say_cost(metrics, out, "reconstruct.png", "panels.png", "reconstruct.npz", "metrics.json")
-
-
-def reconstruction_baselines(images, index: list[int], count: int, probe_data: str | None, probe_images: int, sigma: float,
-                             draws: int, seed: int, channels: int):
-    """Random images of the targets' source (not the targets), labels where the source has them, and a probe's training set."""
-    import numpy as np
-
-    from .data import Transform, open_source, stack_images
-    from .sampling.stages import Baselines
-
-    others = np.setdiff1d(np.random.default_rng(seed).permutation(len(images)), index, assume_unique=True)
-    chosen = np.sort(np.random.default_rng(seed + 1).permutation(others)[:count])
-    labels = images.labels
-    train = train_labels = None
-    if probe_data is not None and labels is not None:
-        source = open_source(probe_data, channels=channels)
-        if source.labels is not None:
-            pick = np.sort(np.random.default_rng(seed + 2).permutation(len(source))[:probe_images])
-            train, train_labels = stack_images(source, pick, Transform()), source.labels[pick]
-    return Baselines(stack_images(images, chosen, Transform()), count, None if labels is None else labels[np.asarray(index)],
-                     None if labels is None else labels[chosen], train, train_labels, sigma, draws)
+    for name, v in metrics.get("assessment", {}).get("measures", {}).items():
+        med = v["median"]
+        console.print(f"{name}: guided {med['guided']:.3f}, unguided {med['unguided']:.3f}, random {med['random']:.3f}; "
+                      f"guided closer than both on {v['guided_closer_than_both']:.0%} of targets")
+    say_cost(metrics)
+    say_outputs(paths)
 
 
 @app.command()
 @stage
+@sampling_command
 def distance(
-    model: Model, data: Annotated[str, typer.Option(help=DATA_HELP)],
+    s: Sampling, data: Annotated[str, typer.Option(help=DATA_HELP)],
     out: Annotated[Path, typer.Option(help="Directory for distance.png, distance.npz, metrics.json.")],
     pairs: Annotated[int, typer.Option(help="Random pairs of images.")] = 50,
     n: Annotated[int, typer.Option(help="Samples of each conditional density.")] = 4,
     levels: Annotated[int, typer.Option(help="σ levels of the integral (log-spaced over the model's range).")] = 8,
     phi_sigma: Annotated[float, typer.Option(help="σ at which ‖φ₁ − φ₂‖ is measured.")] = 0.5,
-    noise_draws: Annotated[int, typer.Option(help="Noise draws of each target φ.")] = 8, seed: Seed = 0,
+    noise_draws: Annotated[int, typer.Option(help="Noise draws of each target φ.")] = 8,
     eta: Eta = default(GuidanceConfig, "eta"), tolerance: Tolerance = default(GuidanceConfig, "tolerance"),
     max_iters: MaxIters = default(GuidanceConfig, "max_iters"),
-    sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
-    mean_from: MeanFrom = None, device: Device = None,
 ) -> None:
     """d²(p(x|φ₁), p(x|φ₂)) of eq. 4 against ‖φ₁ − φ₂‖² for random pairs: A, B and B/A of eq. 3."""
-    import numpy as np
+    from .report.sampling_figures import draw_distance
+    from .sampling.stages import distance as run
 
-    from .data import open_source
-    from .errors import ConfigError
-    from .represent import default_sigmas
-    from .sampling.stages import distance_stage
-    from .train import training_config
-
-    if pairs < 1:
-        raise ConfigError(f"--pairs must be at least 1, got {pairs}")
     guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters)
-    config, denoiser, mean = prepare(model, out, n, sigma_final, h0, beta, max_steps, device, mean_from)
-    images = open_source(data, channels=denoiser.config.channels)
-    if len(images) < 2:
-        raise ConfigError(f"{data} holds {len(images)} image; pairs need at least two")
-    rng = np.random.default_rng(seed)
-    chosen = [tuple(int(i) for i in rng.choice(len(images), 2, replace=False)) for _ in range(pairs)]
-    trained = training_config(model)
-    sigmas, _ = default_sigmas(trained.sigma_max if trained else 1.0)
-    metrics = distance_stage(denoiser, images, chosen, n, mean, seed, config, guidance, sigmas, levels, phi_sigma, noise_draws, out, progress=True)
-    console.print(f"B/A = {metrics['B_over_A']:.2f} over {metrics['pairs']} pairs (paper: 2.9); correlation {metrics['pearson']:.2f}")
-    console.print(f"outputs: {out / 'distance.png'}, {out / 'distance.npz'}, {out / 'metrics.json'}")
+    denoiser = s.load(out)
+    result = run(denoiser, data, pairs, n, levels, phi_sigma, noise_draws, s.seed, s.config, guidance, mean=s.start(denoiser), progress=True)
+    paths = save_and_draw(result, out, draw_distance)
+    console.print(f"B/A = {result.metrics['B_over_A']:.2f} over {result.metrics['pairs']} pairs (paper: 2.9); correlation {result.metrics['pearson']:.2f}")
+    say_outputs(paths)
 
 
 @app.command()

@@ -15,7 +15,7 @@ from .analysis.findings import summary_line
 from .analysis.run import analyse
 from .checkpoint import load_denoiser
 from .config import RunOptions, TrainConfig, model_config
-from .data import Transform, open_source, stack_images
+from .data import open_source
 from .data.dataset import mean_image
 from .evaluate import denoise, summary_lines
 from .io import check_writable
@@ -24,8 +24,9 @@ from .report.build import build_report
 from .report.figures import draw_denoise
 from .represent import RepConfig, Representation, default_sigmas, represent
 from .sampling.engine import DiffusionConfig
-from .sampling.guidance import GuidanceConfig, target_from_clusters, target_from_images
-from .sampling.stages import reconstruct_stage, sample
+from .report.sampling_figures import draw_reconstruct, draw_sample
+from .sampling.guidance import GuidanceConfig, target_from_clusters
+from .sampling.stages import reconstruct, reconstruction, sample
 from .train import train
 
 SIGMAS = (0.05, 0.1, 0.2, 0.4, 1.0)
@@ -113,17 +114,20 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
 
     console.print(f"[bold]5/7 sample[/] {r.samples} unconditional samples → {out / 'samples'}")
     mean = mean_image(open_source(train_source))
-    sampled = sample(denoiser, mean, r.samples, seed, r.diffusion, out / "samples", progress=True)
+    sampled = sample(denoiser, r.samples, seed, r.diffusion, mean=mean, progress=True)
+    sampled.save(out / "samples")
+    draw_sample(out / "samples")
+    sampled = sampled.metrics
     console.print(f"  {sampled['converged']} of {r.samples} converged, {sampled['seconds_per_sample']:.2f} s per sample")
     done("sample")
 
     console.print(f"[bold]6/7 reconstruct[/] {r.per_target} samples from φ of each of {r.reconstructions} held-out images and "
                   f"{r.cluster_reconstructions} cluster centroids → {out / 'reconstruct'}, {out / 'reconstruct-clusters'}")
-    ids = list(range(r.reconstructions))
-    x = stack_images(test, ids, Transform())
-    target = target_from_images(denoiser, x, ids, sigmas, r.draws, seed)
-    targets = [{"label": f"{test_source}[{i}]", "source": test_source, "image": i} for i in ids]
-    rec = reconstruct_stage(denoiser, target, x, targets, r.per_target, mean, seed, r.diffusion, r.guidance, out / "reconstruct", progress=True)
+    rec = reconstruct(denoiser, images=test, index=list(range(r.reconstructions)), n=r.per_target, seed=seed, noise_draws=r.draws,
+                      config=r.diffusion, guidance=r.guidance, baselines=0, mean=mean, progress=True)
+    rec.save(out / "reconstruct")
+    draw_reconstruct(out / "reconstruct")
+    rec = rec.metrics
     k = ks[0]
     with np.load(out / "analysis" / "clusters.npz") as saved:
         assignment = saved[f"k{k}__assignment"]
@@ -132,7 +136,10 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
     centroids = target_from_clusters(rep.sigmas, rep.means("mid"), assignment, clusters, denoiser.device)
     targets = [{"label": f"centroid of cluster {c} of {k} ({int((assignment == c).sum())} images)", "rep": str(out / "rep"), "k": k, "cluster": c}
                for c in clusters]
-    rec_clusters = reconstruct_stage(denoiser, centroids, None, targets, r.per_target, mean, seed, r.diffusion, r.guidance, out / "reconstruct-clusters", progress=True)
+    rec_clusters = reconstruction(denoiser, centroids, None, targets, r.per_target, mean, seed, r.diffusion, r.guidance, progress=True)
+    rec_clusters.save(out / "reconstruct-clusters")
+    draw_reconstruct(out / "reconstruct-clusters")
+    rec_clusters = rec_clusters.metrics
     console.print(f"  φ-match error (median) {rec['phi_match_error_median']:.3f} from images, {rec_clusters['phi_match_error_median']:.3f} from centroids")
     done("reconstruct")
 

@@ -12,7 +12,6 @@ import torch
 from .. import rng
 from ..denoiser import Denoiser
 from ..errors import ConfigError
-from ..denoiser import noise_averaged_means
 
 
 PHI_OF = ("sample", "estimate")
@@ -64,21 +63,11 @@ class PhiTarget:
         pick = lambda i: t.gather(1, i.view(-1, 1, 1).expand(-1, 1, t.shape[2])).squeeze(1)  # noqa: E731
         return (1 - w) * pick(lo) + w * pick(hi)
 
-    def interpolate(self, other: "PhiTarget", alpha: float) -> "PhiTarget":
-        """(1 − α)·self + α·other, σ by σ."""
-        return PhiTarget(self.sigmas, (1 - alpha) * self.table + alpha * other.table)
-
-    def masked(self, channels: list[int]) -> "PhiTarget":
-        """The same target with some channels silenced (their φ set to zero at every σ)."""
-        table = self.table.clone()
-        table[..., channels] = 0
-        return PhiTarget(self.sigmas, table)
-
 
 def target_from_images(denoiser: Denoiser, x: torch.Tensor, ids: list[int], sigmas: tuple[float, ...], draws: int, seed: int) -> PhiTarget:
-    """φ(x, σ) = E_z ā_mid(x + σz) of target images on a σ grid (the representation stage's own estimator)."""
+    """φ(x, σ) = E_z ā_mid(x + σz) of target images on a σ grid (the representation stage's own estimator, d.phi)."""
     with torch.no_grad():
-        table = noise_averaged_means(denoiser, x.to(denoiser.device), ids, sigmas, draws, seed)["mid"]
+        table = denoiser.phi(x, sigmas, draws, seed, ids)
     return PhiTarget(torch.tensor(sigmas, dtype=table.dtype, device=table.device), table)
 
 
