@@ -123,8 +123,8 @@ def test_a_represent_batch_runs_on_the_model_device(tmp_path):
         assert on_device(*means.values())
         model = tmp_path / "model.safetensors"
         model.write_bytes(b"weights")
-        represent(denoiser, images, tmp_path / "rep", RepConfig(sigmas=(0.0, 0.1), draws=2, blocks=("mid",), maps=2), model,
-                  batch_images=4, progress=False)
+        represent(denoiser, images, RepConfig(sigmas=(0.0, 0.1), draws=2, blocks=("mid",), maps=2), tmp_path / "rep", model,
+                  batch_images=4)
     assert Representation(tmp_path / "rep").phi(0.1).shape == (4, TINY.mid_width)
 
 

@@ -148,7 +148,8 @@ def test_bad_report_inputs_are_one_sentence_and_leave_nothing(demo_out, tmp_path
 
 def test_a_report_replaces_an_earlier_one_whole(demo_out, tmp_path):
     out = demo_out[0]
-    build_report([out / s for s in STAGES], tmp_path / "r")
+    index = build_report([str(out / s) for s in STAGES], str(tmp_path / "r"))  # from Python, plain strings: no CLI state
+    assert index == tmp_path / "r" / "index.html" and index.is_file()
     assert (tmp_path / "r" / "data" / "meta.js").exists()
     build_report([out / "run", out / "denoise"], tmp_path / "r")
     assert not (tmp_path / "r" / "data").exists()  # no explorer without REP and analysis: nothing stale left

@@ -8,6 +8,7 @@ from denoscope.checkpoint import file_hash, load_denoiser, save_weights
 from denoscope.config import ModelConfig
 from denoscope.data import open_source
 from denoscope.data.dataset import to_tensor
+from denoscope.denoiser import Denoiser
 from denoscope.errors import ConfigError, DataError
 from denoscope.nn.unet import BlindUNet
 from denoscope.represent import RepConfig, Representation, default_sigmas, represent
@@ -29,7 +30,7 @@ def rep_config(**overrides) -> RepConfig:
 
 
 def extract(model, out, batch_images=4, **overrides):
-    return represent(load_denoiser(model), open_source(DATA), out, rep_config(**overrides), model, batch_images=batch_images, progress=False)
+    return represent(load_denoiser(model), open_source(DATA), rep_config(**overrides), out, batch_images=batch_images)
 
 
 def test_phi_is_the_mean_over_keyed_draws_of_the_middle_block_means(model, tmp_path):
@@ -84,7 +85,7 @@ def test_an_interrupted_extraction_resumes_to_the_same_result(model, tmp_path, m
     with pytest.raises(DataError, match="incomplete"):
         Representation(tmp_path / "cut").check_complete()
     monkeypatch.setattr(extract_module, "stack_images", real)
-    stats = extract(model, tmp_path / "cut")
+    stats = extract(model, tmp_path / "cut").extracted
     assert stats["images"] == 8  # only the unfinished ones
     np.testing.assert_array_equal(Representation(tmp_path / "cut").means("mid"), Representation(tmp_path / "full").means("mid"))
 
@@ -97,7 +98,7 @@ def test_a_different_request_or_model_is_refused_by_name(model, tmp_path):
     torch.manual_seed(1)
     save_weights(other, BlindUNet(CONFIG))
     with pytest.raises(ConfigError, match="other model"):
-        represent(load_denoiser(other), open_source(DATA), tmp_path / "rep", rep_config(), other, progress=False)
+        represent(load_denoiser(other), open_source(DATA), rep_config(), tmp_path / "rep", model_path=other)
     with pytest.raises(DataError, match="extracted from another model"):
         Representation(tmp_path / "rep").check_model(file_hash(other), str(other))
 
@@ -116,3 +117,34 @@ def test_default_sigmas_are_the_authors_clipped_to_the_training_range():
     assert sigmas[0] == 0 and sigmas[1] == pytest.approx(10 / 255) and sigmas[-1] == 1.0 and len(sigmas) == 14
     assert "5 of the authors' 19" in note
     assert default_sigmas(3.0) == (tuple(s / 255 for s in extract_module.AUTHORS_SIGMAS), None)
+
+
+def test_an_extraction_in_memory_answers_as_the_folder_does_and_writes_nothing(model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = extract(model, tmp_path / "rep")
+    memory = extract(model, None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"] and memory.path is None
+    assert memory.manifest == folder.manifest and memory.n == folder.n and memory.complete
+    np.testing.assert_array_equal(memory.sigmas, folder.sigmas)
+    for block in folder.blocks:
+        np.testing.assert_array_equal(memory.means(block), folder.means(block))
+    np.testing.assert_array_equal(memory.phi(0.2), folder.phi(0.2))
+    np.testing.assert_array_equal(memory.maps(), folder.maps())
+    np.testing.assert_array_equal(memory.labels, folder.labels)
+    assert memory.factors.keys() == folder.factors.keys()
+    np.testing.assert_array_equal(memory.factors["shape"], folder.factors["shape"])
+    memory.check_model(file_hash(model), "the model")
+    saved = memory.save(tmp_path / "saved")
+    for name in ("means/enc1", "means/mid.in", "done", "labels", "factors/colour", "maps/mid"):
+        np.testing.assert_array_equal(saved.array(name), folder.array(name))
+    assert saved.manifest == folder.manifest
+
+
+def test_without_a_config_the_mid_block_is_extracted_at_the_models_sigmas(model, tmp_path):
+    d = load_denoiser(model)
+    assert extract_module.model_sigmas(d) == default_sigmas(float("inf"))  # weights alone: no training range known
+    assert extract_module.model_sigmas(d, 1.0) == default_sigmas(1.0)
+    rep = represent(d, open_source(DATA).subset(1), batch_images=1)
+    assert list(rep.blocks) == ["mid"] and rep.manifest["draws"] == 20 and rep.sigmas.tolist() == list(default_sigmas(float("inf"))[0])
+    with pytest.raises(ConfigError, match="names the weights"):
+        represent(Denoiser(d.net), open_source(DATA), rep_config(), tmp_path / "r")

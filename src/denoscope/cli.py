@@ -165,29 +165,23 @@ def represent(
     from .checkpoint import load_denoiser
     from .data import open_source
     from .io import check_writable
-    from .represent import RepConfig, default_sigmas, represent as run_extraction
+    from .represent import RepConfig, model_sigmas, represent as run_extraction
     from .runtime import init_distributed, teardown_distributed
-    from .train import training_config
 
     check_writable(out, "representation folder")
     images = open_source(data)
     if max_images is not None:
         images = images.subset(max_images, seed)
-    note = None
-    if sigma:
-        sigmas = (*sigma, *(more_sigma or []))
-    else:
-        trained = training_config(model)
-        sigmas, note = default_sigmas(trained.sigma_max if trained else float("inf"))
     _, _, dev = init_distributed(device)
     try:
         denoiser = load_denoiser(model, device=dev, channels=images.channels)
+        sigmas, note = ((*sigma, *(more_sigma or [])), None) if sigma else model_sigmas(denoiser)
         names = denoiser.config.block_names if blocks == "all" else tuple(b.strip() for b in blocks.split(",") if b.strip())
         config = RepConfig(sigmas=tuple(sorted(sigmas)), draws=noise_draws, blocks=names, inputs=inputs, seed=seed,
                            image_size=image_size, maps=maps)
         if note:
             console.print(f"[yellow]note:[/] {note}")
-        stats = run_extraction(denoiser, images, out, config, model, note=note, batch_images=batch_size)
+        stats = run_extraction(denoiser, images, config, out, note=note, batch_images=batch_size, progress=True).extracted
     finally:
         teardown_distributed()
     console.print(f"{stats['images']} images × {len(config.sigmas)} σ, {stats['forward_passes']} noisy images through the network "
@@ -207,9 +201,11 @@ def analyse(
     seed: Annotated[int, typer.Option(help="Seed of K-means, t-SNE, splits and query choice (and of --max-images).")] = 0,
 ) -> None:
     """Every analysis of §2 on a representation: numbers to metrics.json, arrays to .npz, findings said plainly."""
+    from .analysis.findings import summary_line
     from .analysis.run import analyse as run
     from .data import open_source
     from .io import check_writable
+    from .report.analysis_figures import draw_analysis
     from .represent import Representation
 
     check_writable(out)
@@ -219,15 +215,12 @@ def analyse(
         source = open_source(images)
         if max_images is not None:
             source = source.subset(max_images, seed)
-    metrics = run(r, out, source, sigma=sigma, ks=tuple(k or (10,)), seed=seed, progress=True)
-    from .report.analysis_figures import draw_analysis
-
+    result = run(r, source, sigma=sigma, ks=tuple(k or (10,)), seed=seed, progress=True)
+    result.save(out)
     figures = draw_analysis(out)
-    from .analysis.findings import summary_line
-
-    for f in metrics["findings"].values():
+    for f in result.metrics["findings"].values():
         console.print(summary_line(f), markup=False, highlight=False)
-    for line in metrics["not_computed"]:
+    for line in result.metrics["not_computed"]:
         console.print(f"[yellow]not computed:[/] {line}")
     console.print(f"outputs: {out / 'metrics.json'}, {len(list(out.glob('*.npz')))} .npz files, {len(figures)} figures in {out / 'figures'}")
 

@@ -22,7 +22,7 @@ from .io import check_writable
 from .report.analysis_figures import draw_analysis
 from .report.build import build_report
 from .report.figures import draw_denoise
-from .represent import RepConfig, Representation, default_sigmas, represent
+from .represent import RepConfig, default_sigmas, represent
 from .sampling.engine import DiffusionConfig
 from .report.sampling_figures import draw_reconstruct, draw_sample
 from .sampling.guidance import GuidanceConfig, target_from_clusters
@@ -97,14 +97,16 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
 
     console.print(f"[bold]3/7 represent[/] φ of {len(test)} held-out images → {out / 'rep'}")
     sigmas, _ = default_sigmas(r.sigma_max)
-    represent(denoiser, test, out / "rep", RepConfig(sigmas=sigmas, draws=r.draws, blocks=denoiser.config.block_names,
-                                                      inputs=True, seed=seed, maps=128), weights, batch_images=32)
+    rep = represent(denoiser, test, RepConfig(sigmas=sigmas, draws=r.draws, blocks=denoiser.config.block_names, inputs=True, seed=seed,
+                                              maps=128), out / "rep", batch_images=32, progress=True)
     done("represent")
 
     console.print(f"[bold]4/7 analyse[/] → {out / 'analysis'}")
     ks = (8,)
-    analysis = analyse(Representation(out / "rep"), out / "analysis", test, ks=ks, seed=seed, progress=True)
+    analysis = analyse(rep, test, ks=ks, seed=seed, progress=True)
+    analysis.save(out / "analysis")
     draw_analysis(out / "analysis")
+    analysis = analysis.metrics
     for f in analysis["findings"].values():
         console.print(f"  {summary_line(f)}", markup=False, highlight=False)
     if "factors" in analysis:
@@ -132,7 +134,6 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Conso
     with np.load(out / "analysis" / "clusters.npz") as saved:
         assignment = saved[f"k{k}__assignment"]
     clusters = list(range(r.cluster_reconstructions))
-    rep = Representation(out / "rep")
     centroids = target_from_clusters(rep.sigmas, rep.means("mid"), assignment, clusters, denoiser.device)
     targets = [{"label": f"centroid of cluster {c} of {k} ({int((assignment == c).sum())} images)", "rep": str(out / "rep"), "k": k, "cluster": c}
                for c in clusters]

@@ -1,17 +1,16 @@
-"""The analyse stage: every analysis of §2 on one REP/, numbers into OUT/metrics.json, arrays into OUT/NAME.npz,
-the images that figures will show copied beside them, and each of the paper's findings judged on them (findings.py)."""
+"""The analyse stage: every analysis of §2 on one representation, in memory: its numbers (saved as OUT/metrics.json),
+its arrays (OUT/NAME.npz), the images that figures will show, and each of the paper's findings judged on them
+(findings.py). It writes nothing; StageResult.save does, and report/analysis_figures.py draws the saved folder."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
 from ..data import ImageSet, Transform, stack_images
 from ..errors import ConfigError, DataError
-from ..io import OUT_METRICS, write_json, write_npz
 from ..progress import stage_bar
 from ..represent import Representation
+from ..results import StageResult
 from .channels import channel_statistics, correlation
 from .clusters import clusters
 from .factors import factors
@@ -23,7 +22,7 @@ from .sparsity import sparsity
 from .stability import stability
 from .subspaces import subspaces
 
-THUMBS = "thumbnails.npz"
+THUMBS = "thumbnails"
 BROWSE_K = 8  # neighbours kept for every image, for the explorer
 
 
@@ -44,21 +43,24 @@ def attempt(metrics: dict, arrays: dict, name: str, fn, *args, **kwargs) -> None
         metrics["not_computed"].append(f"{name}: {e}")
 
 
-def analyse(rep: Representation, out: str | Path, images: ImageSet | None = None, sigma: float = 0.5,
-            ks: tuple[int, ...] = (10,), seed: int = 0, queries: int = 8, progress: bool = False) -> dict:
-    """Run every analysis whose inputs exist; with `images` also those that compare with pixels or show images."""
+def analyse(rep: Representation, images: ImageSet | None = None, sigma: float = 0.5, ks: tuple[int, ...] = (10,), seed: int = 0,
+            queries: int = 8, progress: bool = False) -> StageResult:
+    """Every analysis whose inputs exist (with `images` also those that compare with pixels or show images), and the
+    paper's findings judged on them (metrics["findings"]); one array entry per analysis .npz, and the thumbnails."""
     with stage_bar("analyse", 6, progress) as update:
-        return _analyse(rep, Path(out), images, sigma, ks, seed, queries, update)
+        result = _analyse(rep, images, sigma, tuple(ks), seed, queries, update)
+        update(completed=6, status="")
+    return result
 
 
-def _analyse(rep: Representation, out: Path, images: ImageSet | None, sigma: float, ks: tuple[int, ...], seed: int, queries: int,
-             update) -> dict:
+def _analyse(rep: Representation, images: ImageSet | None, sigma: float, ks: tuple[int, ...], seed: int, queries: int,
+             update) -> StageResult:
     rep.check_complete()
     update(status="sparsity, stability, selectivity")
     means = {b: np.asarray(rep.means(b)) for b in rep.blocks}
     phi = rep.phi(sigma)
     labels, facts = rep.labels, rep.factors
-    metrics: dict = {"rep": str(rep.path), "source": rep.manifest["source"], "images": rep.n,
+    metrics: dict = {"rep": None if rep.path is None else str(rep.path), "source": rep.manifest["source"], "images": rep.n,
                      "sigma": float(rep.sigmas[rep.sigma_index(sigma)]), "not_computed": []}
     arrays: dict[str, dict] = {}
     metrics["sparsity"], arrays["sparsity"] = sparsity(means, rep.sigmas, sigma)
@@ -78,7 +80,6 @@ def _analyse(rep: Representation, out: Path, images: ImageSet | None, sigma: flo
     metrics["clusters"], arrays["clusters"] = clusters(phi, labels, ks=ks, seed=seed)
     first = arrays["clusters"][f"k{ks[0]}/assignment"]
     attempt(metrics, arrays, "subspaces", subspaces, phi, first)
-    thumbs: dict[str, np.ndarray] = {}
     if images is None:
         metrics["not_computed"] += ["neighbours, probes, factors: no images given to compare with pixels"]
     else:
@@ -98,19 +99,21 @@ def _analyse(rep: Representation, out: Path, images: ImageSet | None, sigma: flo
             metrics["not_computed"].append("probes: the source has no labels")
         if facts:
             attempt(metrics, arrays, "factors", factors, phi, flat, facts, random_state=seed)
-        shown = {int(i) for ids in metrics["selectivity"]["top_images"].values() for i in ids}
-        shown |= {int(i) for i in np.ravel(arrays["neighbours"]["neighbours"])} | {int(i) for i in np.ravel(arrays["neighbours"]["pixel_neighbours"])}
-        shown |= {int(i) for i in chosen} | {int(i) for k in ks for i in np.ravel(arrays["clusters"][f"k{k}/samples"]) if i >= 0}
-        index = np.array(sorted(shown))
-        thumbs = {"index": index, "images": (pixels[index] * 255).round().astype(np.uint8)}
     if not facts:
         metrics["not_computed"].append("factors: the source has no known generating factors (a synthetic: source has)")
-    update(completed=5, status="writing")
+    update(completed=5, status="findings")
     metrics["findings"] = findings(metrics)
-    for name, values in arrays.items():
-        write_npz(out / f"{name}.npz", **{k.replace("/", "__"): np.asarray(v) for k, v in values.items()})
-    if thumbs:
-        write_npz(out / THUMBS, **thumbs)
-    write_json(out / OUT_METRICS, metrics)
-    update(completed=6, status="")
-    return metrics
+    saved = {name: {k.replace("/", "__"): np.asarray(v) for k, v in values.items()} for name, values in arrays.items()}
+    if images is not None:
+        saved[THUMBS] = thumbnails(pixels, metrics, arrays, chosen, ks)
+    return StageResult("analyse", metrics, saved)
+
+
+def thumbnails(pixels: np.ndarray, metrics: dict, arrays: dict, chosen: np.ndarray, ks: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """The images the figures and the explorer show (top images of selective channels, queries, neighbours, cluster
+    members), as uint8, with their indices."""
+    shown = {int(i) for ids in metrics["selectivity"]["top_images"].values() for i in ids}
+    shown |= {int(i) for i in np.ravel(arrays["neighbours"]["neighbours"])} | {int(i) for i in np.ravel(arrays["neighbours"]["pixel_neighbours"])}
+    shown |= {int(i) for i in chosen} | {int(i) for k in ks for i in np.ravel(arrays["clusters"][f"k{k}/samples"]) if i >= 0}
+    index = np.array(sorted(shown))
+    return {"index": index, "images": (pixels[index] * 255).round().astype(np.uint8)}

@@ -267,9 +267,10 @@ def check_out(out: Path) -> None:
     check_writable(out.parent if not out.exists() else out, "report folder")
 
 
-def build_report(paths: list[Path], out: str | Path, title: str | None = None, progress: bool = False) -> Path:
-    """Write OUT/index.html (and the explorer when a REP and its analysis are given); returns the index page."""
-    inputs = gather(paths)
+def build_report(folders: list[str | Path], out: str | Path, title: str | None = None, progress: bool = False) -> Path:
+    """Write OUT/index.html of the saved stage `folders` (and the explorer when a REP and its analysis are given);
+    returns the index page. Needs nothing but the folders: a notebook calls it as the CLI does."""
+    inputs = gather(folders)
     out = Path(out)
     check_out(out)
     with stage_bar("report", 3, progress) as update:
@@ -289,7 +290,7 @@ def build_report(paths: list[Path], out: str | Path, title: str | None = None, p
                 by_image, by_cluster = reconstruction_images(inputs, tmp, explorer)
                 write_explorer(tmp, replace(explorer, reconstructions=by_image, centroid_reconstructions=by_cluster))
             run = inputs.one("run")
-            name = title or f"denoscope report: {run.path.name if run else paths[0].name}"
+            name = title or f"denoscope report: {run.path.name if run else Path(folders[0]).name}"
             write_text(tmp / "index.html", render(name, sections, missing, not isinstance(explorer, str)))
             write_text(tmp / MARK, "written by denoscope report\n")
             fsync_dir(tmp)

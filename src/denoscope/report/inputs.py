@@ -81,7 +81,7 @@ def recognise(path: Path) -> Stage:
     raise DataError(f"{path} holds none of {', '.join(m for _, m in MARKERS)}; expected a denoscope stage output folder")
 
 
-def gather(paths: list[Path]) -> Inputs:
+def gather(paths: list[str | Path]) -> Inputs:
     """Recognise every folder; two folders of a single-kind stage are refused by name."""
     stages: dict[str, list[Stage]] = {}
     for path in paths:

@@ -1,4 +1,5 @@
-"""Extraction: ā_j(x + σz) for chosen blocks, averaged over noise draws z keyed by (seed, image, draw), streamed to REP/.
+"""Extraction: ā_j(x + σz) for chosen blocks, averaged over noise draws z keyed by (seed, image, draw), streamed to REP/
+or kept in memory.
 
 φ(x, σ) = E_z ā_mid(x + σz): the draws of one image go through the network together, only the blocks needed run
 (never the decoder for blocks up to `mid`), and each finished image is marked done, so an interrupted run resumes.
@@ -10,6 +11,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +25,7 @@ from ..data import ImageSet, Transform, stack_images
 from ..denoiser import Denoiser, noise_averaged_means
 from ..errors import ConfigError
 from ..io import check_writable, ensure_dir, remove_stale_temps
-from .store import DONE, MANIFEST, Representation, RowFile, block_file, map_file, write_manifest, write_side_files
+from .store import DONE, MANIFEST, Representation, RowArray, RowFile, side_arrays, write_manifest, write_side_files
 
 AUTHORS_SIGMAS = (0, 10, 30, 50, 70, 90, 110, 130, 150, 170, 190, 210, 230, 255, 300, 400, 510, 650, 765)  # /255
 
@@ -66,7 +68,9 @@ class RepConfig:
             raise ConfigError("name at least one block to extract")
 
 
-def manifest_for(config: RepConfig, denoiser: Denoiser, images: ImageSet, model_path: Path, blocks: dict[str, int], note: str | None) -> dict:
+def manifest_for(config: RepConfig, denoiser: Denoiser, images: ImageSet, model_path: str | Path | None, blocks: dict[str, int],
+                 note: str | None) -> dict:
+    model_path = None if model_path is None else resolve(model_path)
     return {
         "format": 1,
         "source": images.name,
@@ -77,7 +81,8 @@ def manifest_for(config: RepConfig, denoiser: Denoiser, images: ImageSet, model_
         "seed": config.seed,
         "inputs": config.inputs,
         "image_size": config.image_size,
-        "model": {"path": str(model_path), "sha256": file_hash(model_path), "config": to_dict(denoiser.config)},
+        "model": {"path": None if model_path is None else str(model_path), "sha256": None if model_path is None else file_hash(model_path),
+                  "config": to_dict(denoiser.config)},
         "class_names": images.class_names,
         "factors": sorted(images.factors) if images.factors else None,
         "maps": {"block": "mid", "sigma": config.sigmas[int(np.argmin(np.abs(np.array(config.sigmas) - config.maps_sigma)))],
@@ -89,16 +94,9 @@ def manifest_for(config: RepConfig, denoiser: Denoiser, images: ImageSet, model_
 IDENTITY = ("source", "images", "blocks", "sigmas", "draws", "seed", "inputs", "image_size", "maps")
 
 
-def open_files(out: Path, blocks: dict[str, int], rows: tuple[int, int], map_shape: tuple | None) -> list:
-    """The per-block row files, the done marks and (or None) the activation maps, created at full size if new."""
-    files = [RowFile(block_file(out, k), (*rows, c)) for k, c in blocks.items()]
-    return [*files, RowFile(out / DONE, rows[:1], np.uint8), RowFile(map_file(out, "mid"), map_shape) if map_shape else None]
-
-
 def open_or_create(out: Path, manifest: dict) -> None:
     """Start REP/ afresh, or check that an existing one was started with the same request."""
-    file = out / MANIFEST
-    if file.exists():
+    if (out / MANIFEST).exists():
         old = Representation(out).manifest
         changed = [k for k in IDENTITY if old.get(k) != manifest.get(k)]
         if old["model"]["sha256"] != manifest["model"]["sha256"]:
@@ -111,64 +109,120 @@ def open_or_create(out: Path, manifest: dict) -> None:
     write_manifest(out, manifest)
 
 
+def sinks(make, blocks: dict[str, int], rows: tuple[int, int], map_shape: tuple | None) -> tuple[dict, Any, Any]:
+    """The rows of every block, the done marks and (or None) the activation maps, each made by `make(name, shape[, dtype])`
+    under its file name: RowFiles of a folder or RowArrays in memory."""
+    means = {k: make(f"means/{k}", (*rows, c)) for k, c in blocks.items()}
+    return means, make("done", rows[:1], np.uint8), make("maps/mid", map_shape) if map_shape else None
+
+
+def close_all(means: dict, done, maps) -> None:
+    for f in [*means.values(), done, maps]:
+        if f is not None:
+            f.close()
+
+
+def model_sigmas(denoiser: Denoiser, sigma_max: float = math.inf) -> tuple[tuple[float, ...], str | None]:
+    """The authors' σ list clipped to the range the denoiser was trained on (read from its run folder), else to
+    `sigma_max`; and a note when clipped."""
+    from ..train import training_config
+
+    trained = training_config(denoiser.source) if denoiser.source is not None else None
+    return default_sigmas(trained.sigma_max if trained else sigma_max)
+
+
 def represent(
     denoiser: Denoiser,
     images: ImageSet,
-    out: str | Path,
-    config: RepConfig,
-    model_path: str | Path,
+    config: RepConfig | None = None,
+    out: str | Path | None = None,
+    model_path: str | Path | None = None,
     note: str | None = None,
     batch_images: int = 16,
-    progress: bool = True,
-) -> dict:
-    """Extract into `out` (resuming what is there); under torchrun each process takes every world-th image."""
-    out = Path(out)
-    check_writable(out, "representation folder")
+    progress: bool = False,
+) -> Representation:
+    """ā of `config`'s blocks and φ of every image at every σ (default config: the mid block at the model's σ list).
+
+    Without `out` it is extracted in memory. With `out` it goes into the REP/ folder (an interrupted one is resumed),
+    and under torchrun each process takes every world-th image. The weights (`model_path`, default the file the
+    denoiser was loaded from) are named by hash in the manifest, so a later stage can refuse other weights.
+    """
+    if config is None:
+        sigmas, note = model_sigmas(denoiser)
+        config = RepConfig(sigmas=sigmas)
+    if out is not None:
+        out = Path(out)
+        check_writable(out, "representation folder")
     if batch_images < 1:
         raise ConfigError(f"images per batch must be at least 1, got {batch_images}")
-    order = denoiser.config.block_names
-    names = [b.removesuffix(".in") for b in config.blocks]
-    unknown = [b for b in names if b not in order]
-    if unknown:
-        raise ConfigError(f"unknown block(s) {', '.join(unknown)}; expected some of {', '.join(order)}")
+    model_path = model_path if model_path is not None else denoiser.source
+    if out is not None and model_path is None:
+        raise ConfigError("a REP folder names the weights it was extracted from: give model_path, or a denoiser loaded from a file")
+    names = checked_blocks(denoiser, config)
     transform = Transform(size=config.image_size, mode="center-crop" if config.image_size else "resize")
-    probe = stack_images(images, [0], transform)
+    probe = stack_images(images, [0], transform).to(denoiser.device)
     with torch.no_grad():
-        shapes = {k: v.shape[1] for k, v in denoiser.means(probe.to(denoiser.device), tuple(names), config.inputs).items()}
-    blocks = {k: shapes[k] for k in shapes}
-    model_path = resolve(model_path)
+        blocks = {k: v.shape[1] for k, v in denoiser.means(probe, names, config.inputs).items()}
     manifest = manifest_for(config, denoiser, images, model_path, blocks, note)
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-    n, s_count = len(images), len(config.sigmas)
     map_shape = (manifest["maps"]["count"], blocks["mid"], *maps_shape(denoiser, probe)) if manifest["maps"] else None
+    rows = (len(images), len(config.sigmas))
+    if out is None:
+        made: dict[str, RowArray] = {}
+        means, done, maps = sinks(lambda name, shape, dtype=np.float32: made.setdefault(name, RowArray(shape, dtype)), blocks, rows, map_shape)
+        stats = extract(denoiser, images, config, names, transform, list(range(len(images))), means, done, maps, manifest, batch_images, progress)
+        rep = Representation(None, manifest, {name: f.array for name, f in made.items()} | side_arrays(images.labels, images.factors))
+    else:
+        stats = extract_into(out, denoiser, images, config, names, transform, manifest, blocks, rows, map_shape, batch_images, progress)
+        rep = Representation(out)
+    rep.extracted = stats
+    return rep
+
+
+def extract_into(out: Path, denoiser: Denoiser, images: ImageSet, config: RepConfig, names: tuple[str, ...], transform: Transform,
+                 manifest: dict, blocks: dict[str, int], rows: tuple[int, int], map_shape: tuple | None, batch_images: int,
+                 progress: bool) -> dict:
+    """The REP/ folder's part of `represent`: created (or checked) by rank 0, this process's unfinished images extracted into it."""
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+    def make(name: str, shape: tuple, dtype=np.float32) -> RowFile:
+        return RowFile(out / f"{name}.npy", shape, dtype)
+
     if rank == 0:
         open_or_create(out, manifest)
         write_side_files(out, images.labels, images.factors)
-        for f in open_files(out, blocks, (n, s_count), map_shape):
-            if f is not None:
-                f.close()
+        close_all(*sinks(make, blocks, rows, map_shape))
     if world > 1:
         dist.barrier()
-    *block_files, done, maps = open_files(out, blocks, (n, s_count), map_shape)
-    files = dict(zip(blocks, block_files))
+    means, done, maps = sinks(make, blocks, rows, map_shape)
     finished = np.load(out / DONE, allow_pickle=False).astype(bool)
-    todo = [i for i in range(rank, n, world) if not finished[i]]
+    todo = [i for i in range(rank, rows[0], world) if not finished[i]]
+    try:
+        stats = extract(denoiser, images, config, names, transform, todo, means, done, maps, manifest, batch_images, progress and rank == 0)
+    finally:
+        close_all(means, done, maps)
+    if world > 1:
+        dist.barrier()
+    return stats
+
+
+def extract(denoiser: Denoiser, images: ImageSet, config: RepConfig, names: tuple[str, ...], transform: Transform, todo: list[int],
+            means: dict, done, maps, manifest: dict, batch_images: int, progress: bool) -> dict:
+    """The one extraction loop: the `todo` images in batches, each batch's rows written to its sinks, then marked done."""
     draws_done, start = 0, time.perf_counter()
-    with Progress(disable=not progress or rank != 0) as bar:
+    with Progress(disable=not progress) as bar:
         task = bar.add_task("represent", total=len(todo))
         for k in range(0, len(todo), batch_images):
             idx = todo[k : k + batch_images]
             x = stack_images(images, idx, transform).to(denoiser.device)
             with torch.no_grad():
-                means = noise_averaged_means(denoiser, x, idx, config.sigmas, config.draws, config.seed, tuple(names), config.inputs)
+                rows = noise_averaged_means(denoiser, x, idx, config.sigmas, config.draws, config.seed, names, config.inputs)
                 if maps is not None and idx[0] < maps.shape[0]:
                     keep = [j for j, i in enumerate(idx) if i < maps.shape[0]]
                     kept = [idx[j] for j in keep]
                     maps.write(kept, mid_maps(denoiser, x[keep], kept, manifest["maps"]["sigma"], config.seed).cpu().numpy())
-            rows = {name: m.cpu().numpy() for name, m in means.items()}
             draws_done += len(idx) * sum(1 if s == 0 else config.draws for s in config.sigmas)
-            for name, f in files.items():
-                f.write(idx, rows[name])
+            for name, f in means.items():
+                f.write(idx, rows[name].cpu().numpy())
                 f.sync()
             if maps is not None:
                 maps.sync()
@@ -176,13 +230,18 @@ def represent(
             done.sync()
             bar.update(task, advance=len(idx))
     seconds = time.perf_counter() - start
-    for f in [*files.values(), done, maps]:
-        if f is not None:
-            f.close()
-    if world > 1:
-        dist.barrier()
     return {"images": len(todo), "forward_passes": draws_done, "seconds": seconds,
             "images_x_draws_per_s": draws_done / seconds if seconds > 0 else float("nan"), "config": asdict(config)}
+
+
+def checked_blocks(denoiser: Denoiser, config: RepConfig) -> tuple[str, ...]:
+    """The network blocks `config` asks for (NAME for NAME.in), or ConfigError naming the unknown ones."""
+    order = denoiser.config.block_names
+    names = tuple(b.removesuffix(".in") for b in config.blocks)
+    unknown = [b for b in names if b not in order]
+    if unknown:
+        raise ConfigError(f"unknown block(s) {', '.join(unknown)}; expected some of {', '.join(order)}")
+    return names
 
 
 def mid_maps(denoiser: Denoiser, x: torch.Tensor, ids: list[int], sigma: float, seed: int) -> torch.Tensor:
@@ -193,4 +252,4 @@ def mid_maps(denoiser: Denoiser, x: torch.Tensor, ids: list[int], sigma: float, 
 
 def maps_shape(denoiser: Denoiser, probe: torch.Tensor) -> tuple[int, int]:
     with torch.no_grad():
-        return tuple(denoiser.blocks(probe.to(denoiser.device), ("mid",))["mid"].shape[-2:])
+        return tuple(denoiser.blocks(probe, ("mid",))["mid"].shape[-2:])

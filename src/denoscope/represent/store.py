@@ -1,4 +1,5 @@
-"""REP/: a manifest and one preallocated .npy per block, written row by row (memory stays flat), read memory-mapped.
+"""REP/: a manifest and one preallocated .npy per block, written row by row (memory stays flat), read memory-mapped;
+or the same arrays held in memory when no folder is asked for.
 
 REP/manifest.json       what was extracted, from which model (sha256) and images, and the σ list
 REP/means/BLOCK.npy     N×S×C float32: ā_BLOCK per image and σ, averaged over noise draws (φ = means/mid.npy)
@@ -15,19 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from ..io import ensure_dir, write_json, write_npy
+from ..errors import ConfigError, DataError, OutputError
+from ..io import check_writable, ensure_dir, write_json, write_npy
 
 MANIFEST = "manifest.json"
 DONE = "done.npy"
-
-
-def block_file(rep: Path, block: str) -> Path:
-    return rep / "means" / f"{block}.npy"
-
-
-def map_file(rep: Path, block: str) -> Path:
-    return rep / "maps" / f"{block}.npy"
 
 
 class RowFile:
@@ -58,36 +51,59 @@ class RowFile:
         os.close(self.fd)
 
 
-class Representation:
-    """A REP/ folder read lazily: arrays by (block, σ), labels and factors, and the manifest's facts."""
+class RowArray:
+    """RowFile's twin in memory: the rows of an extraction that writes no folder."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        file = self.path / MANIFEST
-        if not file.is_file():
-            raise DataError(f"{self.path} holds no {MANIFEST}; expected a folder written by `denoscope represent`")
-        try:
-            self.manifest = json.loads(file.read_text())
-        except json.JSONDecodeError as e:
-            raise DataError(f"{file} is not valid JSON ({e})") from e
+    def __init__(self, shape: tuple[int, ...], dtype: Any = np.float32):
+        self.array = np.zeros(shape, dtype)
+        self.shape = self.array.shape
+
+    def write(self, rows: np.ndarray, values: np.ndarray) -> None:
+        self.array[np.asarray(rows, dtype=np.int64)] = np.asarray(values, self.array.dtype).reshape(len(rows), *self.shape[1:])
+
+    def sync(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Representation:
+    """ā per block and σ, labels, factors, activation maps and the manifest's facts of one extraction: a REP/ folder
+    read lazily, or (path None) the `manifest` and `arrays` an extraction kept in memory, the arrays named as the
+    folder's files: "means/BLOCK", "done", "labels", "factors/NAME", "maps/mid"."""
+
+    def __init__(self, path: str | Path | None, manifest: dict | None = None, arrays: dict[str, np.ndarray] | None = None):
+        self.path = None if path is None else Path(path)
+        self.manifest = read_manifest(self.path) if manifest is None else manifest
+        self.arrays = arrays
         self.sigmas = np.asarray(self.manifest["sigmas"], dtype=np.float64)
         self.blocks: dict[str, int] = self.manifest["blocks"]
         self.n = int(self.manifest["images"])
+        self.extracted: dict | None = None  # what the `represent` call that returned it computed: images, forward passes, seconds
+        self.where = str(self.path) if self.path is not None else "the in-memory representation"
+
+    def array(self, name: str, mmap: bool = True) -> np.ndarray | None:
+        """One of its arrays by file name (None if it has none): memory-mapped from the folder, or the one in memory."""
+        if self.path is None:
+            return self.arrays.get(name)
+        file = self.path / f"{name}.npy"
+        return np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False) if file.exists() else None
 
     @property
     def complete(self) -> bool:
-        return bool(np.load(self.path / DONE, mmap_mode="r").all())
+        return bool(self.array("done").all())
 
     def check_complete(self) -> None:
-        done = np.load(self.path / DONE, mmap_mode="r")
+        done = self.array("done")
         if not done.all():
-            raise DataError(f"{self.path} is incomplete ({int(done.sum())} of {len(done)} images); run `denoscope represent` again to finish it")
+            raise DataError(f"{self.where} is incomplete ({int(done.sum())} of {len(done)} images); run `denoscope represent` again to finish it")
 
     def means(self, block: str) -> np.ndarray:
-        """N×S×C memory-mapped ā of `block` (averaged over draws) at every σ."""
+        """N×S×C ā of `block` (averaged over draws) at every σ, memory-mapped from a folder."""
         if block not in self.blocks:
-            raise ConfigError(f"{self.path} holds blocks {', '.join(self.blocks)}; not {block!r}")
-        return np.load(block_file(self.path, block), mmap_mode="r", allow_pickle=False)
+            raise ConfigError(f"{self.where} holds blocks {', '.join(self.blocks)}; not {block!r}")
+        return self.array(f"means/{block}")
 
     def sigma_index(self, sigma: float) -> int:
         """The index of the extracted σ nearest to `sigma`."""
@@ -102,8 +118,7 @@ class Representation:
 
     @property
     def labels(self) -> np.ndarray | None:
-        p = self.path / "labels.npy"
-        return np.load(p, allow_pickle=False) if p.exists() else None
+        return self.array("labels", mmap=False)
 
     @property
     def class_names(self) -> list[str] | None:
@@ -112,23 +127,50 @@ class Representation:
     @property
     def factors(self) -> dict[str, np.ndarray] | None:
         names = self.manifest.get("factors")
-        return {n: np.load(self.path / "factors" / f"{n}.npy", allow_pickle=False) for n in names} if names else None
+        return {n: self.array(f"factors/{n}", mmap=False) for n in names} if names else None
 
     def maps(self) -> np.ndarray | None:
         info = self.manifest.get("maps")
-        return np.load(map_file(self.path, info["block"]), mmap_mode="r", allow_pickle=False) if info else None
+        return self.array(f"maps/{info['block']}") if info else None
 
     def check_model(self, sha256: str, where: str) -> None:
         """Refuse to pair this representation with weights other than the ones it was extracted from."""
         if self.manifest["model"]["sha256"] != sha256:
-            raise DataError(f"{self.path} was extracted from another model ({self.manifest['model']['path']}) than {where}; extract it again from {where}")
+            raise DataError(f"{self.where} was extracted from another model ({self.manifest['model']['path']}) than {where}; extract it again from {where}")
+
+    def save(self, out: str | Path) -> "Representation":
+        """An in-memory representation written as the REP/ folder `represent(out=…)` writes (for the report), opened."""
+        if self.path is not None:
+            raise ConfigError(f"this representation is already the folder {self.path}")
+        out = Path(out)
+        check_writable(out, "representation folder")
+        if (out / MANIFEST).exists():
+            raise OutputError(f"{out} already holds a representation; choose another folder")
+        for name, values in self.arrays.items():
+            write_npy(out / f"{name}.npy", values)
+        write_manifest(out, self.manifest)
+        return Representation(out)
+
+
+def read_manifest(rep: Path) -> dict:
+    file = rep / MANIFEST
+    if not file.is_file():
+        raise DataError(f"{rep} holds no {MANIFEST}; expected a folder written by `denoscope represent`")
+    try:
+        return json.loads(file.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{file} is not valid JSON ({e})") from e
+
+
+def side_arrays(labels: np.ndarray | None, factors: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """The labels and factors of the images, named as their files."""
+    arrays = {} if labels is None else {"labels": np.asarray(labels, dtype=np.int64)}
+    return arrays | {f"factors/{name}": np.asarray(values, dtype=np.int64) for name, values in (factors or {}).items()}
 
 
 def write_side_files(rep: Path, labels: np.ndarray | None, factors: dict[str, np.ndarray] | None) -> None:
-    if labels is not None:
-        write_npy(rep / "labels.npy", np.asarray(labels, dtype=np.int64))
-    for name, values in (factors or {}).items():
-        write_npy(rep / "factors" / f"{name}.npy", np.asarray(values, dtype=np.int64))
+    for name, values in side_arrays(labels, factors).items():
+        write_npy(rep / f"{name}.npy", values)
 
 
 def write_manifest(rep: Path, manifest: dict) -> None:

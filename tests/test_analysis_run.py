@@ -1,0 +1,54 @@
+"""The analyse stage as a library call: it computes in memory and writes nothing; what it saves is what it returned."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from denoscope.analysis.run import analyse
+from denoscope.checkpoint import load_denoiser, save_weights
+from denoscope.config import ModelConfig
+from denoscope.data import open_source
+from denoscope.nn.unet import BlindUNet
+from denoscope.represent import RepConfig, Representation, represent
+from denoscope.results import StageResult
+
+DATA = "synthetic:shapes?n=40&size=16&seed=2"
+CONFIG = ModelConfig(widths=(8, 16), mid_width=16, enc_depth=2, mid_depth=1, dec_depth=2)
+
+
+@pytest.fixture(scope="module")
+def rep_in_memory(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "model.safetensors"
+    save_weights(path, BlindUNet(CONFIG))
+    d = load_denoiser(path)
+    return represent(d, open_source(DATA), RepConfig(sigmas=(0.0, 0.2, 0.5), draws=1, blocks=d.config.block_names, inputs=True, maps=8))
+
+
+def test_analyse_returns_its_numbers_and_arrays_and_writes_nothing(rep_in_memory, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = analyse(rep_in_memory, open_source(DATA), ks=(3,))
+    assert list(tmp_path.iterdir()) == []
+    assert isinstance(result, StageResult) and result.stage == "analyse" and result.metrics["rep"] is None
+    assert {"sparsity", "stability", "selectivity", "channels", "clusters", "neighbours", "probes", "factors"} <= set(result.metrics)
+    assert set(result.metrics["findings"]) >= {"sparsity", "stability", "selectivity"}
+    assert {"sparsity", "stability", "selectivity", "clusters", "neighbours", "neighbour_table", "thumbnails"} <= set(result.arrays)
+    assert "k3__assignment" in result.arrays["clusters"] and result.arrays["thumbnails"]["images"].dtype == np.uint8
+    written = result.save(tmp_path / "out")
+    assert sorted(p.name for p in written) == sorted([f"{name}.npz" for name in result.arrays] + ["metrics.json"])
+    assert not (tmp_path / "out" / "figures").exists()  # analyses never draw
+    with np.load(tmp_path / "out" / "clusters.npz") as saved:
+        np.testing.assert_array_equal(saved["k3__assignment"], result.arrays["clusters"]["k3__assignment"])
+
+
+def test_a_saved_representation_gives_the_same_analysis_as_the_one_in_memory(rep_in_memory, tmp_path):
+    folder = rep_in_memory.save(tmp_path / "rep")
+    a = analyse(rep_in_memory, ks=(3,)).metrics
+    b = analyse(folder, ks=(3,)).metrics
+    assert b["rep"] == str(tmp_path / "rep")
+    a.pop("rep"), b.pop("rep")
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    assert "neighbours, probes, factors: no images given to compare with pixels" in a["not_computed"]
+    assert Representation(tmp_path / "rep").complete
