@@ -153,6 +153,22 @@ def test_run_configs_merge_a_preset_or_the_resumed_run_with_the_overrides(tmp_pa
     assert mc == model_config("paper-small", channels=1)  # a preset replaces the model, the run's channels stay
 
 
+def test_the_held_out_images_are_the_holdout_stream_of_the_seed():
+    """From `data` or from `val_data`: rng.choose(n, holdout, seed, "holdout"), and never a training image."""
+    from denoscope import rng
+    from denoscope.data import Transform, open_source, stack_images
+
+    images = open_source(DATA)
+    held = rng.choose(len(images), 16, 5, "holdout")
+    _, trainset, heldout = train_module.load_data(config(seed=5))
+    assert torch.equal(heldout, stack_images(images, held, Transform()))
+    assert not set(trainset.indices) & set(held) and len(trainset) == len(images) - 16
+    val = "synthetic:shapes?n=40&size=16&seed=8"
+    _, trainset, heldout = train_module.load_data(config(seed=5, val_data=val))
+    assert torch.equal(heldout, stack_images(open_source(val), rng.choose(40, 16, 5, "holdout"), Transform()))
+    assert len(trainset) == len(images)
+
+
 def test_resume_refuses_a_changed_definition_by_name(tmp_path):
     train(TINY, config(), options(steps=3), tmp_path, progress=False)
     with pytest.raises(ConfigError, match=r"lr was 0.001, now 0.01"):

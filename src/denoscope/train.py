@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -241,14 +240,14 @@ def truncate_metrics(path: Path, step: int) -> None:
 
 
 def load_data(config: TrainConfig) -> tuple[ImageSet, TrainingSet, torch.Tensor]:
-    """Training images, and a fixed held-out tensor: `val_data` if given, else a seeded split of `data`."""
+    """Training images, and a fixed held-out tensor: `val_data` if given, else a split of `data` (both chosen by the
+    "holdout" stream of the run's seed)."""
     images = open_source(config.data, channels=config.channels)
     transform = Transform(size=config.image_size, mode=config.resize, flip=config.flip)
     heldout_transform = Transform(size=config.image_size, mode=config.resize)
     if config.val_data:
         val = open_source(config.val_data, channels=images.channels)
-        chosen = np.random.default_rng(config.seed).permutation(len(val))[: config.holdout]
-        heldout = stack_images(val, np.sort(chosen), heldout_transform)
+        heldout = stack_images(val, rng.choose(len(val), config.holdout, config.seed, "holdout"), heldout_transform)
         train_idx = None
     else:
         if len(images) < 2:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .. import rng
 from .images import DataError, ImageSet, count
 from .transforms import Transform
 
@@ -65,15 +66,15 @@ def stack_images(images: ImageSet, indices: Sequence[int] | np.ndarray, transfor
 
 
 def split_indices(n: int, holdout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded split into (train, held-out) indices, both sorted, so the held-out images never train."""
+    """A split into (train, held-out) indices, both sorted, so the held-out images never train; drawn by the "holdout"
+    stream of `seed`."""
     if not 0 <= holdout <= n // 2:
         raise DataError(f"cannot hold out {holdout} of {n} images; at most half ({n // 2}) may be held out")
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[holdout:]), np.sort(order[:holdout])
+    held = rng.choose(n, holdout, seed, "holdout")
+    return np.setdiff1d(np.arange(n), held, assume_unique=True), held
 
 
 def mean_image(images: ImageSet, transform: Transform = Transform(), max_images: int = 1000, seed: int = 0) -> torch.Tensor:
-    """The mean C×H×W image of a seeded subset: where reverse diffusion starts (the authors start from the data mean)."""
-    n = min(max_images, len(images))
-    chosen = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
-    return stack_images(images, chosen, transform).mean(0)
+    """The mean C×H×W image of up to `max_images` images (the "mean-image" stream of `seed`): where reverse diffusion
+    starts (the authors start from the data mean)."""
+    return stack_images(images, rng.choose(len(images), max_images, seed, "mean-image"), transform).mean(0)
