@@ -103,7 +103,7 @@ def cluster_targets(d: Denoiser, rep: Representation | str | Path, clusters: lis
     if bad:
         raise ConfigError(f"cluster must lie in 0 … {k - 1}, got {bad[0]}")
     target = target_from_clusters(r.sigmas, r.means("mid"), assignment, clusters, d.device)
-    names = [{"label": f"cluster {c} of {k} ({int((assignment == c).sum())} images) in {rep}", "rep": str(rep), "k": k, "cluster": c}
+    names = [{"label": f"cluster {c} of {k} ({int((assignment == c).sum())} images) in {r.path}", "rep": str(r.path), "k": k, "cluster": c}
              for c in clusters]
     return target, names
 
