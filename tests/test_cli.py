@@ -121,6 +121,16 @@ def test_represent_analyse_and_the_sampling_stages_through_the_cli(run, tmp_path
     assert len(r["phi_match_error"]) == 2
     done = invoke("reconstruct", "--model", run, "--rep", rep, "--cluster", "1", "--k", "4", "--n", "2", "--out", tmp_path / "rc", *fast)
     assert done.exit_code == 0, done.output
+    (named,) = json.loads((tmp_path / "rc" / "metrics.json").read_text())["targets"]
+    assert named["label"].startswith("cluster 1 of 4 (") and named["label"].endswith(f"in {rep}") and named["rep"] == str(rep)
+    from denoscope.checkpoint import load_denoiser
+    from denoscope.represent import Representation
+    from denoscope.sampling.engine import DiffusionConfig
+    from denoscope.sampling.stages import reconstruct
+
+    two = reconstruct(load_denoiser(run), rep=Representation(rep), cluster=[0, 1], k=4, n=1, config=DiffusionConfig(max_steps=2))
+    assert [t["cluster"] for t in two.metrics["targets"]] == [0, 1] and all(t["rep"] == str(rep) for t in two.metrics["targets"])
+    assert len(two.arrays["reconstruct"]["samples"]) == 2
     done = invoke("distance", "--model", run, "--data", data, "--pairs", "2", "--n", "2", "--levels", "3", "--out", tmp_path / "d", "--noise-draws", "2", *fast)
     assert done.exit_code == 0, done.output
     d = json.loads((tmp_path / "d" / "metrics.json").read_text())

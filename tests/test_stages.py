@@ -115,3 +115,16 @@ def test_figures_are_drawn_from_saved_files_alone(tmp_path):
     assert not (centroids / "panels.png").exists()
     dist = saved(tmp_path / "d", "distance", {"A": 1.0, "B": 2.0}, phi_distance2=np.array([1.0, 2.0]), d2=np.array([1.5, 3.0]))
     assert draw_distance(dist) == [dist / "distance.png"] and (dist / "distance.png").exists()
+
+
+def test_phi_of_one_use_is_its_own_noise_average_apart_from_the_others(d):
+    from denoscope import rng
+
+    x = stack_images(open_source(DATA), [0, 1], Transform())
+    use = (rng.NOISE_USES["phi-error"],)
+    z = rng.normal(rng.key(3, *use, torch.tensor([[5], [6]]), torch.arange(2)[None, :]), x.shape[1:])
+    want = torch.stack([d.mid_mean(x + 0.3 * z[:, k]) for k in range(2)]).mean(0)
+    with torch.no_grad():
+        got = d.phi(x, (0.3,), draws=2, seed=3, ids=[5, 6], use=use)[:, 0]
+        torch.testing.assert_close(got, want)
+        assert not torch.allclose(got, d.phi(x, (0.3,), draws=2, seed=3, ids=[5, 6])[:, 0])

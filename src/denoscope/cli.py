@@ -302,6 +302,7 @@ def say_cost(metrics: dict) -> None:
 
 
 def say_outputs(paths: list[Path]) -> None:
+    """Where a command's figures and files are."""
     console.print("outputs: " + ", ".join(map(str, paths)))
 
 

@@ -111,19 +111,21 @@ class Denoiser:
         return self.means(y, ("mid",))["mid"]
 
     def phi(self, x: torch.Tensor, sigmas: Sequence[float], draws: int = 20, seed: int = 0,
-            ids: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
-        """φ(x, σ) = E_z ā_mid(x + σz), N×S×C: z keyed by (seed, image id, draw), ids 0 … N−1 unless given."""
+            ids: Sequence[int] | torch.Tensor | None = None, use: tuple[int, ...] = ()) -> torch.Tensor:
+        """φ(x, σ) = E_z ā_mid(x + σz), N×S×C: z keyed by (seed, *use, image id, draw), ids 0 … N−1 unless given;
+        `use` (from rng.NOISE_USES) keeps one seed's noise for different uses apart."""
         ids = range(len(x)) if ids is None else ids
-        return noise_averaged_means(self, x.to(self.device), ids, tuple(sigmas), draws, seed)["mid"]
+        return noise_averaged_means(self, x.to(self.device), ids, tuple(sigmas), draws, seed, use=use)["mid"]
 
 
 def noise_averaged_means(
     denoiser: Denoiser, x: torch.Tensor, ids: Sequence[int] | torch.Tensor, sigmas: tuple[float, ...], draws: int, seed: int,
-    blocks: tuple[str, ...] = ("mid",), inputs: bool = False,
+    blocks: tuple[str, ...] = ("mid",), inputs: bool = False, use: tuple[int, ...] = (),
 ) -> dict[str, torch.Tensor]:
-    """E_z ā_j(x + σz) per image and σ (B×S×C_j), z keyed by (seed, image id, draw) and shared by every σ; one draw at σ = 0."""
+    """E_z ā_j(x + σz) per image and σ (B×S×C_j), z keyed by (seed, *use, image id, draw) and shared by every σ; one
+    draw at σ = 0."""
     ids = torch.as_tensor(ids, device=x.device)
-    z = rng.normal(rng.key(seed, ids[:, None], torch.arange(draws, device=x.device)[None, :]), x.shape[1:]).to(x.dtype)
+    z = rng.normal(rng.key(seed, *use, ids[:, None], torch.arange(draws, device=x.device)[None, :]), x.shape[1:]).to(x.dtype)
     out: dict[str, list[torch.Tensor]] = {}
     for sigma in sigmas:
         d = 1 if sigma == 0 else draws

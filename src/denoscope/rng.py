@@ -34,6 +34,12 @@ PURPOSES = {
     "operator": 12,  # random masks and measurement matrices
     "mean-image": 13,  # the images the start of reverse diffusion is the mean of
 }
+NOISE_USES = {  # key parts that keep apart the noise one seed draws for different uses: key(seed, NOISE_USES[use], …, image, draw)
+    "target-phi": 1,  # φ of a reconstruction's or a distance's target images
+    "phi-error": 2,  # φ of the samples, to measure how well they match their target
+    "assess-phi": 3,  # φ of the sets a reconstruction is held against (one more part: the set)
+    "score-gap": 4,  # the noise a distance's score gap is taken at (one more part: the σ level)
+}
 
 
 def _shr(x: torch.Tensor, k: int) -> torch.Tensor:

@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .. import rng
 from ..errors import ConfigError
 from ..metrics import psnr
 
@@ -81,7 +82,7 @@ def fit_probe(phi: np.ndarray, labels: np.ndarray, seed: int = 0) -> Pipeline:
     """A linear probe (logistic regression on standardised φ) trained on labelled images: reads a class off a φ."""
     if len(np.unique(labels)) < 2:
         raise ConfigError("a class probe needs training images of at least two classes")
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed)).fit(phi, labels)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=rng.seed_for(seed, "probe"))).fit(phi, labels)
 
 
 def per_image_measures(images: Images, target: Images, probe: Pipeline | None) -> dict[str, np.ndarray]:

@@ -25,9 +25,12 @@ def sigma_grid(sigma_min: float, sigma_max: float, levels: int) -> np.ndarray:
     return np.geomspace(sigma_min, sigma_max, levels)
 
 
-def score_gap(f1: ConditionalResidual, f2: ConditionalResidual, x: torch.Tensor, sigma: float, seed: int, offset: int = 0) -> float:
-    """E_x,z ‖∇log p₁,σ − ∇log p₂,σ‖² at y = x + σz, with samples x of one of the densities (z keyed per sample)."""
-    z = rng.normal(rng.key(seed, torch.arange(offset, offset + len(x), device=x.device), int(sigma * 1e6)), x.shape[1:]).to(x.dtype)
+def score_gap(f1: ConditionalResidual, f2: ConditionalResidual, x: torch.Tensor, sigma: float, seed: int, level: int = 0,
+              offset: int = 0) -> float:
+    """E_x,z ‖∇log p₁,σ − ∇log p₂,σ‖² at y = x + σz, with samples x of one of the densities (z keyed by the σ level
+    and the sample)."""
+    ids = torch.arange(offset, offset + len(x), device=x.device)
+    z = rng.normal(rng.key(seed, rng.NOISE_USES["score-gap"], level, ids), x.shape[1:]).to(x.dtype)
     y = x + sigma * z
     gap = (f1(y, sigma) - f2(y, sigma)).flatten(1).square().sum(1) / sigma**4
     return float(gap.mean())
@@ -41,8 +44,8 @@ def density_distance(
     Returns d2, the two one-sided terms (each a KL divergence in the limit of a complete σ range), and the
     integrands per σ, so a figure can show where the distance comes from.
     """
-    gaps1 = np.array([score_gap(f1, f2, x1, float(s), seed, 0) for s in sigmas])
-    gaps2 = np.array([score_gap(f1, f2, x2, float(s), seed, len(x1)) for s in sigmas])
+    gaps1 = np.array([score_gap(f1, f2, x1, float(s), seed, level, 0) for level, s in enumerate(sigmas)])
+    gaps2 = np.array([score_gap(f1, f2, x2, float(s), seed, level, len(x1)) for level, s in enumerate(sigmas)])
     log_s = np.log(sigmas)
     kl12 = float(np.trapezoid(gaps1 * sigmas**2, log_s))
     kl21 = float(np.trapezoid(gaps2 * sigmas**2, log_s))

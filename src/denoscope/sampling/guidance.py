@@ -67,7 +67,7 @@ class PhiTarget:
 def target_from_images(denoiser: Denoiser, x: torch.Tensor, ids: list[int], sigmas: tuple[float, ...], draws: int, seed: int) -> PhiTarget:
     """φ(x, σ) = E_z ā_mid(x + σz) of target images on a σ grid (the representation stage's own estimator, d.phi)."""
     with torch.no_grad():
-        table = denoiser.phi(x, sigmas, draws, seed, ids)
+        table = denoiser.phi(x, sigmas, draws, seed, ids, use=(rng.NOISE_USES["target-phi"],))
     return PhiTarget(torch.tensor(sigmas, dtype=table.dtype, device=table.device), table)
 
 

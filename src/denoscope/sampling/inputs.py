@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import rng
 from ..analysis.clusters import kmeans
 from ..checkpoint import file_hash
 from ..config import TrainConfig
@@ -77,7 +78,7 @@ def check_indices(images: ImageSet, indices: list[int]) -> None:
 
 def choose_images(images: ImageSet, n: int, seed: int) -> list[int]:
     """A seeded choice of n images of the source (the inverse problems' targets), in their order."""
-    return sorted(np.random.default_rng(seed).permutation(len(images))[:n].tolist())
+    return rng.choose(len(images), n, seed, "targets").tolist()
 
 
 def choose_pairs(images: ImageSet, count: int, seed: int) -> list[tuple[int, int]]:
@@ -85,8 +86,8 @@ def choose_pairs(images: ImageSet, count: int, seed: int) -> list[tuple[int, int
     if len(images) < 2:
         raise ConfigError(f"{images.name} holds {len(images)} image; pairs need at least two")
     check_count("pairs", count)
-    rng = np.random.default_rng(seed)
-    return [tuple(int(i) for i in rng.choice(len(images), 2, replace=False)) for _ in range(count)]
+    g = rng.generator(seed, "pairs")
+    return [tuple(int(i) for i in g.choice(len(images), 2, replace=False)) for _ in range(count)]
 
 
 def cluster_targets(d: Denoiser, rep: Representation | str | Path, clusters: list[int], k: int, phi_sigma: float,
@@ -102,7 +103,7 @@ def cluster_targets(d: Denoiser, rep: Representation | str | Path, clusters: lis
     if bad:
         raise ConfigError(f"cluster must lie in 0 … {k - 1}, got {bad[0]}")
     target = target_from_clusters(r.sigmas, r.means("mid"), assignment, clusters, d.device)
-    names = [{"label": f"cluster {c} of {k} ({int((assignment == c).sum())} images) in {rep}", "rep": str(rep), "k": k, "cluster": c}
+    names = [{"label": f"cluster {c} of {k} ({int((assignment == c).sum())} images) in {r.path}", "rep": str(r.path), "k": k, "cluster": c}
              for c in clusters]
     return target, names
 
@@ -125,14 +126,14 @@ class Baselines:
 def reconstruction_baselines(images: ImageSet, index: list[int], count: int, probe_data: ImageSet | str | None, probe_images: int,
                              sigma: float, draws: int, seed: int, channels: int) -> Baselines:
     """Random images of the targets' source (not the targets), labels where the source has them, and a probe's training set."""
-    others = np.setdiff1d(np.random.default_rng(seed).permutation(len(images)), index, assume_unique=True)
-    chosen = np.sort(np.random.default_rng(seed + 1).permutation(others)[:count])
+    others = np.setdiff1d(np.arange(len(images)), index)
+    chosen = np.sort(rng.generator(seed, "baselines").permutation(others)[:count])
     labels = images.labels
     train = train_labels = None
     if probe_data is not None and labels is not None:
         source = open_images(probe_data, channels)
         if source.labels is not None:
-            pick = np.sort(np.random.default_rng(seed + 2).permutation(len(source))[:probe_images])
+            pick = rng.choose(len(source), probe_images, seed, "probe-images")
             train, train_labels = stack_images(source, pick, Transform()), source.labels[pick]
     return Baselines(stack_images(images, chosen, Transform()), count, None if labels is None else labels[np.asarray(index)],
                      None if labels is None else labels[chosen], train, train_labels, sigma, draws)

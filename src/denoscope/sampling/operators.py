@@ -14,6 +14,7 @@ from typing import Self
 
 import torch
 
+from .. import rng
 from ..errors import ConfigError
 
 Shape = tuple[int, int, int]
@@ -104,7 +105,7 @@ class RandomPixels(_Subsampling):
         count = round(fraction * h * w)
         if count == 0:
             raise ConfigError(f"fraction {fraction} keeps no pixel of a {h}×{w} image; expected at least 1/{h * w}")
-        chosen = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))[:count]
+        chosen = torch.from_numpy(rng.choose(h * w, count, seed, "operator"))
         keep = torch.zeros(h * w, dtype=torch.bool)
         keep[chosen] = True
         super().__init__(shape, keep, f"random pixels {fraction:.0%} (seed {seed})")
@@ -210,7 +211,7 @@ class CompressiveSensing(MeasurementOperator):
         n = math.prod(_shape(shape))
         if int(m) != m or not 1 <= m <= n:
             raise ConfigError(f"m must be an integer from 1 to N = {n}, got {m}")
-        gaussian = torch.randn(n, int(m), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        gaussian = torch.from_numpy(rng.generator(seed, "operator").standard_normal((n, int(m))))
         self.basis = torch.linalg.qr(gaussian).Q
         super().__init__(shape, int(m), f"compressive sensing m={int(m)} (seed {seed})")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import rng
 from ..data import ImageSet, Transform, stack_images
 from ..denoiser import Denoiser
 from ..errors import ConfigError
@@ -88,15 +89,15 @@ def inverse(d: Denoiser, images: ImageSet | str, task: str = "superres", n: int 
     return StageResult("inverse", metrics, {"inverse": arrays})
 
 
-def phi_at(d: Denoiser, x: torch.Tensor, sigma: float, draws: int, seed: int) -> torch.Tensor:
-    """φ(x, σ) of each image (N×C), noise-averaged by the one estimator, d.phi."""
+def phi_at(d: Denoiser, x: torch.Tensor, sigma: float, draws: int, seed: int, use: tuple[int, ...]) -> torch.Tensor:
+    """φ(x, σ) of each image (N×C), noise-averaged by the one estimator, d.phi, its noise keyed by `use` too."""
     with torch.no_grad():
-        return d.phi(x, (sigma,), draws, seed)[:, 0]
+        return d.phi(x, (sigma,), draws, seed, use=use)[:, 0]
 
 
 def phi_error(d: Denoiser, x: torch.Tensor, target: PhiTarget, rows: torch.Tensor, sigma: float, draws: int, seed: int) -> np.ndarray:
     """‖φ(x, σ) − φ_target(σ)‖ / ‖φ_target(σ)‖ per sample, φ noise-averaged as everywhere else."""
-    phi = phi_at(d, x, sigma, draws, seed + 1)
+    phi = phi_at(d, x, sigma, draws, seed, (rng.NOISE_USES["phi-error"],))
     want = target(torch.full((len(x),), sigma, device=phi.device), rows)
     return ((phi - want).norm(dim=1) / want.norm(dim=1).clamp_min(1e-12)).cpu().numpy()
 
@@ -125,7 +126,7 @@ def unguided_samples(d: Denoiser, mean: torch.Tensor, n: int, seed: int, config:
 def assess_reconstruction(d: Denoiser, shown: torch.Tensor, samples: torch.Tensor, per_target: int, unguided: torch.Tensor,
                           baselines: Baselines, seed: int) -> dict:
     """Every measure of assess.py for the guided samples beside unguided samples and random images (and a class probe)."""
-    phi = lambda x, k: phi_at(d, x, baselines.sigma, baselines.draws, seed + 100 + k)  # noqa: E731
+    phi = lambda x, k: phi_at(d, x, baselines.sigma, baselines.draws, seed, (rng.NOISE_USES["assess-phi"], k))  # noqa: E731
     train = baselines.train.to(shown) if baselines.train is not None else None
     sets = [Images(x, phi(x, k), labels) for k, (x, labels) in enumerate(
         ((shown, baselines.target_labels), (samples, None), (unguided, None), (baselines.random.to(shown), baselines.random_labels)))]
