@@ -33,6 +33,7 @@ PURPOSES = {
     "mixture": 11,  # the selectivity mixture fit
     "operator": 12,  # random masks and measurement matrices
     "mean-image": 13,  # the images the start of reverse diffusion is the mean of
+    "null": 14,  # the channel-shuffled φ that K-means clusters are held against
 }
 
 
