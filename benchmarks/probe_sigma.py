@@ -19,7 +19,7 @@ def main() -> None:
     pixels = pixels_of(images, rep).reshape(rep.n, -1)
     print("| σ | kNN φ | kNN pixels | linear φ | linear pixels |\n|---|---|---|---|---|")
     for sigma in rep.sigmas[1:]:
-        m, _ = probes(rep.phi(sigma), pixels, rep.labels, random_state=0)
+        m, _ = probes(rep.phi(sigma), pixels, rep.labels, seed=0)
         print(f"| {sigma:.3f} | {m['knn_accuracy']:.3f} | {m['pixel_knn_accuracy']:.3f} | {m['linear_probe_accuracy']:.3f} | {m['pixel_linear_probe_accuracy']:.3f} |")
 
 

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from denoscope import rng
+from denoscope.analysis.clusters import kmeans
 from denoscope.analysis.run import analyse
 from denoscope.checkpoint import load_denoiser, save_weights
 from denoscope.config import ModelConfig
@@ -29,7 +31,7 @@ def rep_in_memory(tmp_path_factory):
 
 def test_analyse_returns_its_numbers_and_arrays_and_writes_nothing(rep_in_memory, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = analyse(rep_in_memory, open_source(DATA), ks=(3,))
+    result = analyse(rep_in_memory, open_source(DATA), ks=(3,), seed=5)
     assert list(tmp_path.iterdir()) == []
     assert isinstance(result, StageResult) and result.stage == "analyse" and result.metrics["rep"] is None
     assert {"sparsity", "stability", "selectivity", "channels", "clusters", "neighbours", "probes", "factors"} <= set(result.metrics)
@@ -41,6 +43,9 @@ def test_analyse_returns_its_numbers_and_arrays_and_writes_nothing(rep_in_memory
     assert not (tmp_path / "out" / "figures").exists()  # analyses never draw
     with np.load(tmp_path / "out" / "clusters.npz") as saved:
         np.testing.assert_array_equal(saved["k3__assignment"], result.arrays["clusters"]["k3__assignment"])
+    # the queries come from their stream; the clusters reconstruct --cluster recomputes from the same seed are the ones analyse saved
+    np.testing.assert_array_equal(result.arrays["neighbours"]["queries"], rng.choose(rep_in_memory.n, 8, 5, "queries"))
+    np.testing.assert_array_equal(result.arrays["clusters"]["k3__assignment"], kmeans(rep_in_memory.phi(0.5), 3, 5)[0])
 
 
 def test_a_saved_representation_gives_the_same_analysis_as_the_one_in_memory(rep_in_memory, tmp_path):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from denoscope import rng
 from denoscope.data import DataError, TrainingSet, Transform, open_source, split_indices, stack_images
 from denoscope.data.transforms import center_crop, random_patch, resize, to_gray, to_rgb
 
@@ -476,6 +477,9 @@ def test_reopen_finds_the_images_a_subset_name_stands_for():
 
     whole = open_source("synthetic:shapes?n=40&size=16&seed=2")
     part = whole.subset(7, seed=3)
+    chosen = rng.choose(40, 7, 3, "subset")  # the one way a subset is chosen: represent, analyse and reopen agree
+    assert all(np.array_equal(part[i], whole[int(j)]) for i, j in enumerate(chosen))
+    np.testing.assert_array_equal(part.factors["shape"], whole.factors["shape"][chosen])
     again = reopen(part.name)
     assert again.name == part.name and len(again) == 7
     assert all(np.array_equal(again[i], part[i]) for i in range(7))

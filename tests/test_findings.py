@@ -228,3 +228,16 @@ def test_findings_are_json_ready_records_with_a_verdict_from_the_allowed_ones():
     for f in out.values():
         assert {"figure", "statement", "statistic", "ours", "verdict", "stricter"} <= set(f)
         assert f["statement"].startswith("“") and f["verdict"] in (HOLDS, PARTLY, FAILS, TOO_FEW)
+
+
+def test_the_most_stable_block_and_the_findings_ranking_are_one_decision():
+    rng = np.random.default_rng(11)
+    n = 30
+    means = {b: turning(n, 16, rng) for b in BLOCKS} | {"mid": fixed_direction(n, 16, rng) + 0.1 * turning(n, 16, rng)}
+    means |= {"enc1": fixed_direction(n, 16, rng), "dec1": fixed_direction(n, 16, rng), "mid.in": fixed_direction(n, 16, rng)}
+    m = {"images": n, "stability": stability(means, SIGMAS, 0.5)[0]}
+    scores = m["stability"]["stability"]
+    assert scores["enc1"] > scores["mid"] > max(scores[b] for b in BLOCKS if b != "mid")  # enc1 is not a block of fig. 2
+    assert m["stability"]["most_stable_block"] == "mid"
+    ranked = stability_finding(m)["ours"].split("Ranking: ")[1]
+    assert ranked.startswith("mid ") and "enc1" not in ranked and "mid.in" not in ranked

@@ -33,6 +33,7 @@ PURPOSES = {
     "mixture": 11,  # the selectivity mixture fit
     "operator": 12,  # random masks and measurement matrices
     "mean-image": 13,  # the images the start of reverse diffusion is the mean of
+    "null": 14,  # the channel-shuffled φ that K-means clusters are held against
 }
 NOISE_USES = {  # key parts that keep apart the noise one seed draws for different uses: key(seed, NOISE_USES[use], …, image, draw)
     "target-phi": 1,  # φ of a reconstruction's or a distance's target images

@@ -10,6 +10,7 @@ from sklearn.manifold import TSNE
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
+from .. import rng
 from ..errors import ConfigError
 
 N_INIT = 10  # K-means restarts, fixed so that a seed fixes the result
@@ -53,7 +54,8 @@ def check_count(k: int, name: str = "k", low: int = 1, high: int | None = None) 
 def kmeans(
     phi: np.ndarray, k: int, seed: int = 0, n_init: int = N_INIT, faiss_above: float = FAISS_ABOVE
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Lloyd's K-means on the rows of φ: (assignment N ints in [0, k), centroids k×C float64).
+    """Lloyd's K-means on the rows of φ: (assignment N ints in [0, k), centroids k×C float64), started from the
+    "kmeans" stream of `seed` (so analyse and reconstruct --cluster cut the same clusters).
 
     scikit-learn (as the authors) up to N·k = `faiss_above`, faiss.Kmeans beyond (which trains on
     at most 256 points per centroid, then assigns every row to its nearest centroid).
@@ -62,12 +64,12 @@ def kmeans(
     k = check_count(k, "k", high=phi.shape[0])
     check_count(n_init, "n_init")
     if phi.shape[0] * k <= faiss_above:
-        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(phi)
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=rng.seed_for(seed, "kmeans")).fit(phi)
         return km.labels_.astype(np.int64), km.cluster_centers_.astype(np.float64)
     import faiss
 
     x = np.ascontiguousarray(phi, dtype=np.float32)
-    km = faiss.Kmeans(x.shape[1], k, niter=50, nredo=n_init, seed=int(seed), verbose=False)
+    km = faiss.Kmeans(x.shape[1], k, niter=50, nredo=n_init, seed=rng.seed_for(seed, "kmeans"), verbose=False)
     km.train(x)
     _, assignment = km.index.search(x, 1)
     return assignment.ravel().astype(np.int64), km.centroids.astype(np.float64)
@@ -76,7 +78,7 @@ def kmeans(
 def random_pairs(g: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """`count` distinct unordered pairs of g groups drawn at random (all of them when there are fewer), as index arrays."""
     a, b = np.triu_indices(g, 1)
-    chosen = np.sort(np.random.default_rng(seed).permutation(a.size)[: min(count, a.size)])
+    chosen = rng.choose(a.size, count, seed, "pairs")
     return a[chosen], b[chosen]
 
 
@@ -162,16 +164,16 @@ def tsne_of_groups(
 
     Perplexity min(30, (M − 1)/3) so that small samples work; fewer than 4 points give empty arrays.
     """
-    rng = np.random.default_rng(seed)
+    draw = rng.generator(seed, "tsne")
     groups = np.unique(assignment)
-    chosen = np.sort(rng.choice(groups, size=min(n_groups, groups.size), replace=False))
-    picks = [rng.choice(np.flatnonzero(assignment == c), size=min(per_group, np.sum(assignment == c)), replace=False)
+    chosen = np.sort(draw.choice(groups, size=min(n_groups, groups.size), replace=False))
+    picks = [draw.choice(np.flatnonzero(assignment == c), size=min(per_group, np.sum(assignment == c)), replace=False)
              for c in chosen]
     index = np.sort(np.concatenate(picks)) if picks else np.zeros(0, dtype=np.int64)
     if index.size < 4:
         return np.zeros((0, 2)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     perplexity = min(30.0, (index.size - 1) / 3)
-    embedding = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(phi[index])
+    embedding = TSNE(2, perplexity=perplexity, init="pca", random_state=int(draw.integers(1 << 31))).fit_transform(phi[index])
     return embedding.astype(np.float64), index.astype(np.int64), assignment[index]
 
 
@@ -224,8 +226,8 @@ def column_permuted(phi: np.ndarray, seed: int) -> np.ndarray:
     their members' spread along the joining line is small even in structureless data (two halves of one
     Gaussian are already 2.66 std apart), and the 2-std criterion alone does not show structure.
     """
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.permutation(column) for column in phi.T], axis=1)
+    draw = rng.generator(seed, "null")
+    return np.stack([draw.permutation(column) for column in phi.T], axis=1)
 
 
 def clusters(

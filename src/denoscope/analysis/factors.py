@@ -8,18 +8,19 @@ import numpy as np
 from scipy.stats import entropy
 from sklearn.feature_selection import mutual_info_classif
 
+from .. import rng
 from ..errors import ConfigError
 from .clusters import check_count, check_features, check_labels
 from .probes import KNN_K, probe_accuracies, stratified_split
 
 
-def normalised_mutual_information(phi: np.ndarray, factor: np.ndarray, random_state: int) -> np.ndarray:
+def normalised_mutual_information(phi: np.ndarray, factor: np.ndarray, seed: int) -> np.ndarray:
     """I(φ_c; F) / H(F) for every channel c: 0 when independent, 1 when the channel determines the factor.
 
     I from scikit-learn's nearest-neighbour estimator (continuous φ, discrete F), H(F) in nats from the
     empirical frequencies. The estimate can dip slightly below 0 or above 1; it is clipped to [0, 1].
     """
-    mi = mutual_info_classif(phi, factor, discrete_features=False, random_state=random_state)
+    mi = mutual_info_classif(phi, factor, discrete_features=False, random_state=rng.seed_for(seed, "probe"))
     h = entropy(np.unique(factor, return_counts=True)[1])
     return np.clip(mi / h, 0.0, 1.0)
 
@@ -30,7 +31,7 @@ def factors(
     factors: Mapping[str, np.ndarray],
     test_size: float = 0.25,
     k: int = KNN_K,
-    random_state: int = 0,
+    seed: int = 0,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Per factor: the channel that carries it best, and how well φ and pixels predict it on a held-out split.
 
@@ -57,11 +58,11 @@ def factors(
     per_factor: dict = {}
     columns = []
     for name, f in checked.items():
-        train, test = stratified_split(f, test_size, random_state, f"factors[{name!r}]")
+        train, test = stratified_split(f, test_size, seed, f"factors[{name!r}]")
         check_count(k, "k (neighbours in the kNN probe, at most the training images)", high=train.size)
-        mi = normalised_mutual_information(phi, f, random_state)
+        mi = normalised_mutual_information(phi, f, seed)
         best = int(np.argmax(mi))
-        per_factor[name] = probe_accuracies(phi, pixels, f, train, test, k, random_state)
+        per_factor[name] = probe_accuracies(phi, pixels, f, train, test, k, seed)
         per_factor[name] |= {"max_channel_mi": float(mi[best]), "best_channel": best}
         columns.append(mi)
     arrays = {"mi": np.stack(columns, axis=1), "factor_names": np.array(list(checked), dtype=str)}

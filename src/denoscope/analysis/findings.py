@@ -3,13 +3,13 @@ stricter check of ours beside it (never instead). Each finding is built from sav
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from scipy.stats import spearmanr
 
 from .clusters import SEPARATED_STD
 from .selectivity import SARLE_THRESHOLD
+from .sparsity import feature_blocks
+from .stability import stability_ranking
 
 HOLDS, PARTLY, FAILS, TOO_FEW = "holds", "partly", "does not hold", "too few images to tell"
 MID_PR_RANGE = (0.2, 0.3)  # §2.5: "dimensionality lies approximately in the range [0.2d, 0.3d] (from Figure 1)"
@@ -56,14 +56,6 @@ def too_few(count: int, minimum: int, what: str) -> str | None:
     return f"{count} {what}, fewer than {minimum}" if count < minimum else None
 
 
-def feature_blocks(names) -> list[str]:
-    """Block outputs of figs. 1–2, E2 … D2 in the network's order: not inputs, not enc1 (after the image) nor dec1 (the image)."""
-    def order(b: str) -> tuple[int, int]:
-        return (1, 0) if b == "mid" else (0, int(b[3:])) if b.startswith("enc") else (2, -int(b[3:]))
-    kept = [b for b in names if re.fullmatch(r"enc\d+|mid|dec\d+", b) and b not in ("enc1", "dec1")]
-    return sorted(kept, key=order)
-
-
 def f3(x: float) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
@@ -100,8 +92,8 @@ def sparsity_finding(m: dict) -> dict | None:
 
 
 def ranking(scores: dict[str, float]) -> str:
-    """Blocks from most to least stable, each with its margin below the first."""
-    order = sorted(scores, key=scores.get, reverse=True)
+    """Blocks from most to least stable (stability_ranking, as most_stable_block), each with its margin below the first."""
+    order = stability_ranking(scores)
     top = scores[order[0]]
     return " > ".join(f"{b} {scores[b]:.4f}" + ("" if b == order[0] else f" ({scores[b] - top:+.4f})") for b in order)
 
@@ -132,7 +124,7 @@ def stability_finding(m: dict) -> dict | None:
         "common to every image cannot make it high; beside it, the raw cosine between different images",
         stability_parts(cen, blocks, "(centred cosine)"),
         too_few(m["images"], MIN_IMAGES, "images") or too_few(len(levels), 2, "noise levels σ₂"))
-    record["ours"] += f". Ranking: {ranking({b: raw[b] for b in blocks})}"
+    record["ours"] += f". Ranking: {ranking(raw)}"
     record["stricter"]["ours"] += (f". Ranking: {ranking({b: cen[b] for b in blocks})}. Raw cosine of one image's ā with another "
                                    "image's: " + ", ".join(f"{b} {other[b]:.4f}" for b in blocks))
     return record

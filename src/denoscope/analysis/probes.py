@@ -10,6 +10,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .. import rng
 from ..errors import ConfigError
 from .clusters import check_count, check_features, check_labels
 
@@ -18,9 +19,9 @@ MAX_ITER = 2000  # L-BFGS iterations of the linear probe
 
 
 def stratified_split(
-    labels: np.ndarray, test_size: float, random_state: int, name: str = "labels"
+    labels: np.ndarray, test_size: float, seed: int, name: str = "labels"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/test image indices with every class in the same proportion in both parts."""
+    """Train/test image indices (the "probe" stream of `seed`) with every class in the same proportion in both parts."""
     if not 0 < test_size < 1:
         raise ConfigError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
     classes, counts = np.unique(labels, return_counts=True)
@@ -29,7 +30,7 @@ def stratified_split(
             f"{name} must have at least two classes of at least two images each, got counts {counts.tolist()}"
         )
     try:
-        return train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=random_state)
+        return train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=rng.seed_for(seed, "probe"))
     except ValueError as e:
         raise ConfigError(f"test_size={test_size} leaves no room for every class of {name} in both parts: {e}") from e
 
@@ -41,10 +42,10 @@ def knn_correct(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarra
 
 
 def linear_probe_correct(
-    x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, random_state: int = 0
+    x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int = 0
 ) -> np.ndarray:
     """Per test image, whether multinomial logistic regression on standardised features (L2, C = 1) is right."""
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=MAX_ITER, random_state=random_state))
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=MAX_ITER, random_state=rng.seed_for(seed, "probe")))
     return probe.fit(x[train], y[train]).predict(x[test]) == y[test]
 
 
@@ -53,7 +54,8 @@ def difference_interval(a: np.ndarray, b: np.ndarray, seed: int, confidence: flo
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     if np.ptp(diff) == 0:
         return [float(diff[0]), float(diff[0])]
-    ci = bootstrap((diff,), np.mean, confidence_level=confidence, n_resamples=2000, method="percentile", random_state=seed).confidence_interval
+    ci = bootstrap((diff,), np.mean, confidence_level=confidence, n_resamples=2000, method="percentile",
+                   random_state=rng.generator(seed, "probe")).confidence_interval
     return [float(ci.low), float(ci.high)]
 
 
@@ -64,19 +66,19 @@ def chance_accuracy(y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float
 
 
 def probe_accuracies(
-    phi: np.ndarray, pixels: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, k: int, random_state: int
+    phi: np.ndarray, pixels: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, k: int, seed: int
 ) -> dict:
     """kNN and linear probe accuracy from φ and from pixels, the chance rate, and 95 % intervals of φ's lead, on one split."""
     knn, pixel_knn = knn_correct(phi, y, train, test, k), knn_correct(pixels, y, train, test, k)
-    linear, pixel_linear = linear_probe_correct(phi, y, train, test, random_state), linear_probe_correct(pixels, y, train, test, random_state)
+    linear, pixel_linear = linear_probe_correct(phi, y, train, test, seed), linear_probe_correct(pixels, y, train, test, seed)
     return {
         "knn_accuracy": float(knn.mean()),
         "pixel_knn_accuracy": float(pixel_knn.mean()),
         "linear_probe_accuracy": float(linear.mean()),
         "pixel_linear_probe_accuracy": float(pixel_linear.mean()),
         "chance": chance_accuracy(y, train, test),
-        "knn_lead_interval": difference_interval(knn, pixel_knn, random_state),
-        "linear_probe_lead_interval": difference_interval(linear, pixel_linear, random_state),
+        "knn_lead_interval": difference_interval(knn, pixel_knn, seed),
+        "linear_probe_lead_interval": difference_interval(linear, pixel_linear, seed),
     }
 
 
@@ -86,9 +88,9 @@ def probes(
     labels: np.ndarray,
     test_size: float = 0.25,
     k: int = KNN_K,
-    random_state: int = 0,
+    seed: int = 0,
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """Class read-out from φ versus pixels on a seeded stratified split.
+    """Class read-out from φ versus pixels on a seeded stratified split (splits, probes and intervals from the "probe" stream).
 
     kNN: cosine similarity, majority vote of the `k` nearest training images (k ≤ training images).
     Linear: logistic regression on features standardised with training statistics.
@@ -105,9 +107,9 @@ def probes(
     phi = check_features(phi)
     pixels = check_features(pixels, "pixels", n=phi.shape[0])
     labels = check_labels(labels, phi.shape[0])
-    train, test = stratified_split(labels, test_size, random_state)
+    train, test = stratified_split(labels, test_size, seed)
     k = check_count(k, "k (neighbours in the kNN probe, at most the training images)", high=train.size)
-    metrics = probe_accuracies(phi, pixels, labels, train, test, k, random_state)
+    metrics = probe_accuracies(phi, pixels, labels, train, test, k, seed)
     metrics |= {"n_train": int(train.size), "n_test": int(test.size),
                 "n_classes": int(np.unique(labels).size), "k": k}
     return metrics, {"train": train, "test": test}

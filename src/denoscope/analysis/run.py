@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import rng
 from ..data import ImageSet, Transform, stack_images
 from ..errors import ConfigError, DataError
 from ..progress import stage_bar
@@ -65,7 +66,7 @@ def _analyse(rep: Representation, images: ImageSet | None, sigma: float, ks: tup
     arrays: dict[str, dict] = {}
     metrics["sparsity"], arrays["sparsity"] = sparsity(means, rep.sigmas, sigma)
     metrics["stability"], arrays["stability"] = stability(means, rep.sigmas, sigma)
-    metrics["selectivity"], arrays["selectivity"] = selectivity(phi)
+    metrics["selectivity"], arrays["selectivity"] = selectivity(phi, seed=seed)
     if "mid" in means:
         for key, name in (("channel_stability_vs_selectivity", "cosine"), ("channel_correlation_vs_selectivity", "correlation")):
             metrics["stability"][key] = correlation(arrays["stability"][f"channel_{name}/mid"], arrays["selectivity"]["channel_pr"])
@@ -86,7 +87,7 @@ def _analyse(rep: Representation, images: ImageSet | None, sigma: float, ks: tup
         update(advance=1, status="neighbours of every image")
         pixels = pixels_of(images, rep)
         flat = pixels.reshape(len(pixels), -1)
-        chosen = np.sort(np.random.default_rng(seed).permutation(rep.n)[:queries])
+        chosen = rng.choose(rep.n, queries, seed, "queries")
         metrics["neighbours"], arrays["neighbours"] = neighbours(phi, flat, chosen, k=8, labels=labels)
         if rep.n > 1:
             arrays["neighbour_table"] = neighbour_table(phi, flat, k=min(BROWSE_K, rep.n - 1))
@@ -94,11 +95,11 @@ def _analyse(rep: Representation, images: ImageSet | None, sigma: float, ks: tup
                 metrics["neighbours"]["every_image"] = table_label_agreement(arrays["neighbour_table"], labels, seed)
         update(advance=1, status="probes, factors")
         if labels is not None:
-            attempt(metrics, arrays, "probes", probes, phi, flat, labels, random_state=seed)
+            attempt(metrics, arrays, "probes", probes, phi, flat, labels, seed=seed)
         else:
             metrics["not_computed"].append("probes: the source has no labels")
         if facts:
-            attempt(metrics, arrays, "factors", factors, phi, flat, facts, random_state=seed)
+            attempt(metrics, arrays, "factors", factors, phi, flat, facts, seed=seed)
     if not facts:
         metrics["not_computed"].append("factors: the source has no known generating factors (a synthetic: source has)")
     update(completed=5, status="findings")

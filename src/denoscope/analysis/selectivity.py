@@ -6,6 +6,7 @@ import numpy as np
 from scipy.stats import kurtosis, skew
 from sklearn.mixture import GaussianMixture
 
+from .. import rng
 from ..errors import ConfigError
 from .sparsity import participation_ratio
 
@@ -43,15 +44,15 @@ def bimodality_coefficient(x: np.ndarray) -> float:
     return float((g**2 + 1) / (excess + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
 
 
-def mixture_split(x: np.ndarray, random_state: int = 0) -> dict:
+def mixture_split(x: np.ndarray, seed: int = 0) -> dict:
     """Two-component 1-D Gaussian mixture of x, components ordered by mean, the split between them, and whether two beat one.
 
     The split is the first point, going from the lower mean to the higher, where the higher component's
     posterior reaches 1/2 (the higher mean itself if it never does). Two modes are told apart from one by the
     BIC of one and two components and by Ashman's D = √2·|μ₂ − μ₁| / √(s₁² + s₂²) (D > 2: the modes separate).
     """
-    gmm = GaussianMixture(n_components=2, random_state=random_state).fit(x[:, None])
-    one = GaussianMixture(n_components=1, random_state=random_state).fit(x[:, None])
+    gmm = GaussianMixture(n_components=2, random_state=rng.seed_for(seed, "mixture")).fit(x[:, None])
+    one = GaussianMixture(n_components=1, random_state=rng.seed_for(seed, "mixture")).fit(x[:, None])
     order = np.argsort(gmm.means_.ravel())
     means = gmm.means_.ravel()[order]
     stds = np.sqrt(gmm.covariances_.ravel()[order])
@@ -103,7 +104,7 @@ def selectivity(
     n_example: int = 3,
     bins: int = 50,
     dead_tol: float = 1e-6,
-    random_state: int = 0,
+    seed: int = 0,
     top_k: int = 16,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Selectivity of every channel of φ (N images × C channels, one σ): PR(c(i)) = ‖c(i)‖₁² / (n‖c(i)‖₂²).
@@ -138,7 +139,7 @@ def selectivity(
     if live.sum() < 4:
         raise ConfigError(f"phi must have at least 4 channels active on some image, got {int(live.sum())}")
     pr = np.where(live, participation_ratio(phi, axis=0), np.nan)
-    mixture = mixture_split(pr[live], random_state)
+    mixture = mixture_split(pr[live], seed)
     selective = live & (pr < mixture["split"])
     b = bimodality_coefficient(pr[live])
     top = np.argsort(np.where(live, pr, np.inf), kind="stable")[: min(n_top, int(live.sum()))].tolist()

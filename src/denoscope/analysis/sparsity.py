@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -22,6 +23,14 @@ def participation_ratio(v: np.ndarray, axis: int = -1) -> np.ndarray:
     l2_squared = np.square(v).sum(axis=axis)
     with np.errstate(invalid="ignore", divide="ignore"):
         return l1**2 / (v.shape[axis] * l2_squared)
+
+
+def feature_blocks(names: Iterable[str]) -> list[str]:
+    """Block outputs of figs. 1–2, E2 … D2 in the network's order: not inputs, not enc1 (after the image) nor dec1 (the image)."""
+    def order(b: str) -> tuple[int, int]:
+        return (1, 0) if b == "mid" else (0, int(b[3:])) if b.startswith("enc") else (2, -int(b[3:]))
+    kept = [b for b in names if re.fullmatch(r"enc\d+|mid|dec\d+", b) and b not in ("enc1", "dec1")]
+    return sorted(kept, key=order)
 
 
 def checked_means(means: Mapping[str, np.ndarray], sigmas: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:

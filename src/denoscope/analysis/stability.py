@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..errors import ConfigError
-from .sparsity import checked_means, nearest_sigma_index
+from .sparsity import checked_means, feature_blocks, nearest_sigma_index
 
 SIGMA_LOW = 0.1  # fig. 2: "ā collapses as σ falls to zero"; levels below this are left out of the averages
 
@@ -72,7 +72,7 @@ def stability(
         stability: {block: mean over those σ2 of the image-averaged cosine} (NaN if none is defined).
         centred_stability: {block: the same for the centred cosine}.
         other_image_cosine: {block: the same for the cosine of ā(x, σ1) with ā(x', σ2), x' the next image}.
-        most_stable_block: the block with the largest stability (None if no block has one).
+        most_stable_block: the first of stability_ranking (None if no block of fig. 2 has a stability).
     Arrays:
         sigmas: the S noise levels σ2.
         cosine/<block>, centred/<block>, other_image/<block>: image-averaged cosines at each σ2 (S).
@@ -98,10 +98,15 @@ def stability(
         arrays[f"channel_correlation/{name}"] = channel_stability(centred(a), ref, levels)
         for key, prefix in (("stability", "cosine"), ("centred_stability", "centred"), ("other_image_cosine", "other_image")):
             metrics[key][name] = level_average(arrays[f"{prefix}/{name}"], levels)
-    scored = {k: v for k, v in metrics["stability"].items() if np.isfinite(v)}
-    if scored:
-        metrics["most_stable_block"] = max(scored, key=scored.__getitem__)
+    ranked = stability_ranking(metrics["stability"])
+    metrics["most_stable_block"] = ranked[0] if ranked else None
     return metrics, arrays
+
+
+def stability_ranking(scores: Mapping[str, float]) -> list[str]:
+    """The block outputs of fig. 2 (E2 … D2: no inputs, not enc1 or dec1) with a defined score, most stable first; the
+    one ordering behind most_stable_block and the finding's ranking."""
+    return sorted((b for b in feature_blocks(scores) if np.isfinite(scores[b])), key=scores.__getitem__, reverse=True)
 
 
 def image_average(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

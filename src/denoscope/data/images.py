@@ -6,6 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .. import rng
 from ..errors import DataError
 
 
@@ -62,12 +63,13 @@ class ImageSet:
         return f"ImageSet({self.name!r}, {len(self)} images, {self.channels} channel(s))"
 
     def subset(self, n: int, seed: int = 0) -> "ImageSet":
-        """n images drawn without replacement by a seeded permutation, kept in their original order (all if n ≥ len)."""
+        """n images chosen by rng.choose(…, seed, "subset"), kept in their original order (all if n ≥ len): the same images
+        for every stage given the same n and seed (represent and analyse --max-images, the report's reopen)."""
         if n < 1:
             raise DataError(f"a subset needs at least 1 image, got {n}")
         if n >= len(self):
             return self
-        chosen = np.sort(np.random.default_rng(seed).permutation(len(self))[:n])
+        chosen = rng.choose(len(self), n, seed, "subset")
         return ImageSet(
             f"{self.name} [{n} of {len(self)}, seed {seed}]", self.channels, Picked(self.reader, chosen), self.sizes[chosen],
             None if self.labels is None else self.labels[chosen], self.class_names, self.notes, None if self.factors is None else {k: v[chosen] for k, v in self.factors.items()},

@@ -148,8 +148,8 @@ def represent(
     denoiser was loaded from) are named by hash in the manifest, so a later stage can refuse other weights.
     """
     if config is None:
-        sigmas, note = model_sigmas(denoiser)
-        config = RepConfig(sigmas=sigmas)
+        sigmas, clipped = model_sigmas(denoiser)
+        config, note = RepConfig(sigmas=sigmas), note or clipped
     if out is not None:
         out = Path(out)
         check_writable(out, "representation folder")
