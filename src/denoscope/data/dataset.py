@@ -55,7 +55,7 @@ class TrainingSet(torch.utils.data.Dataset):
         return to_tensor(self.transform(self.images[int(self.indices[position])], np.random.default_rng(seed)))
 
 
-def stack_images(images: ImageSet, indices: Sequence[int] | np.ndarray, transform: Transform) -> torch.Tensor:
+def stack_images(images: ImageSet, indices: Sequence[int] | np.ndarray, transform: Transform = Transform()) -> torch.Tensor:
     """Deterministically transformed images as one float32 N×C×H×W tensor, for a fixed held-out set."""
     indices = np.asarray(indices, dtype=np.int64)
     if len(indices) == 0:
