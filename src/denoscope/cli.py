@@ -498,3 +498,50 @@ def demo(
     from .demo import run_demo
 
     run_demo(out, seed=seed, quick=quick, console=console)
+
+
+@app.command()
+@stage
+def jacobian(
+    model: Model, data: Annotated[str, typer.Option(help=DATA_HELP)],
+    out: Annotated[Path, typer.Option(help="Directory for metrics.json, jacobian.npz and the figures.")],
+    index: Annotated[int, typer.Option(help="The clean image of --data (side at most 64).")] = 0,
+    sigma: Annotated[list[float], typer.Option(help="Noise std(s) (images in [0, 1]): --sigma 0.05 0.2 0.5.")] = [0.05, 0.2, 0.5],
+    more_sigma: Annotated[Optional[list[float]], typer.Argument(hidden=True, help="Further σ after --sigma.")] = None,
+    top: Annotated[int, typer.Option(help="Eigenvectors kept (and drawn) per σ.")] = 16,
+    seed: Seed = 0,
+    double: Annotated[bool, typer.Option("--double/--single", help="Run the network in float64 (exact homogeneity check) or float32.")] = False,
+    device: Device = None,
+) -> None:
+    """The denoiser's Jacobian at a noisy image (the 2023 paper's adaptive basis): asymmetry, eigenvalues and eigenvectors,
+    tr J against σ, D(y) = J·y, and the error against σ²·tr J."""
+    import torch
+
+    from .analysis.jacobian import MAX_SIDE, adaptive_basis, check_sigmas
+    from .checkpoint import load_denoiser
+    from .data import Transform, open_source, stack_images
+    from .errors import ConfigError
+    from .io import check_writable
+    from .report.jacobian_figures import draw_jacobian
+    from .runtime import resolve_device
+
+    sigmas = [*sigma, *(more_sigma or [])]
+    check_sigmas(sigmas)
+    if top < 1:
+        raise ConfigError(f"--top must be at least 1, got {top}")
+    check_writable(out)
+    denoiser = load_denoiser(model, device=resolve_device(device))
+    images = open_source(data, channels=denoiser.config.channels)
+    if not 0 <= index < len(images):
+        raise ConfigError(f"--index {index} is outside {data}, which holds {len(images)} images")
+    if max(images.size_of(index)) > MAX_SIDE:
+        raise ConfigError(f"{images.where(index)} is {'×'.join(map(str, images.size_of(index)))}; the exact Jacobian takes images of side at most {MAX_SIDE}")
+    dtype = torch.float64 if double else torch.float32
+    denoiser.net.to(dtype)
+    x = stack_images(images, [index], Transform())[0].to(denoiser.device, dtype)
+    result = adaptive_basis(denoiser, x, sigmas, seed=seed, top=top, image=index)
+    written = result.save(out) + draw_jacobian(out)
+    for m in result.metrics["per_sigma"]:
+        console.print(f"σ={m['sigma']:g}: tr J {m['trace']:.1f} of {result.metrics['dimension']}, asymmetry {m['asymmetry']:.3f}, "
+                      f"‖D(y) − J·y‖/‖D(y)‖ {m['homogeneity']:.2e}, ‖D(y) − x‖²/(σ²·tr J) {m['error_over_sigma2_trace']:.2f}")
+    console.print("outputs: " + ", ".join(map(str, written)))
