@@ -33,6 +33,7 @@ PURPOSES = {
     "mixture": 11,  # the selectivity mixture fit
     "operator": 12,  # random masks and measurement matrices
     "mean-image": 13,  # the images the start of reverse diffusion is the mean of
+    "disjoint-subsets": 14,  # generalize's held-out images and its two disjoint training sets per N
 }
 
 
