@@ -36,7 +36,7 @@ class GeneralizeConfig:
 
     sizes: tuple[int, ...]
     steps: tuple[int, ...]
-    preset: str = "tiny"
+    preset: str = "small"
     width: int | None = None
     batch_size: int = 32
     lr: float = 1e-3
