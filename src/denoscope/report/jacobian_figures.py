@@ -28,7 +28,9 @@ def spectra_figure(a: dict, path: Path) -> None:
     left.axhline(0, color="0.7", lw=0.5)
     left.legend(fontsize=8)
     right.plot(a["sigmas"], a["trace"], "o-")
-    right.set(xscale="log", yscale="log" if np.all(a["trace"] > 0) else "linear", xlabel="σ", ylabel="tr J", title="effective dimensionality")
+    right.set(xscale="log", xlabel="σ", ylabel="tr J", title="effective dimensionality")
+    right.set_xticks(a["sigmas"], [f"{s:g}" for s in a["sigmas"]], minor=False)
+    right.minorticks_off()
     save_png(fig, path)
 
 
