@@ -50,6 +50,7 @@ def test_a_model_that_memorised_one_image_returns_it_from_noise_and_is_counted_a
         assert m["memorised"] == 4 and min(m["own"]["psnr"]) > 35 and max(m["other"]["psnr"]) < 25
         assert np.allclose(arrays[w], x[w].numpy(), atol=0.02) and np.array_equal(arrays[f"nearest_{w}"][0], x[w][0].numpy())
         assert all(g["train"] - g["test"] > 10 for g in m["denoising"].values())
+        assert m["sampling"]["status"] == ["converged"] * 4
     assert metrics["pair"]["psnr_median"] < 25
 
 
@@ -62,7 +63,7 @@ def train_with_seeds(tmp_path, seeds):
     config = GeneralizeConfig(sizes=(4,), steps=(3,), preset="tiny", batch_size=2, holdout=4, samples=2, diffusion=DiffusionConfig(h0=0.05, max_steps=60))
     runs = [train_model(tmp_path / "set.npz", tmp_path / "held.npz", tmp_path / f"run{i}", config, 3, s) for i, s in enumerate(seeds)]
     mean = torch.full((1, 8, 8), 0.5)
-    return [draw_samples(load_denoiser(r), mean, config) for r in runs]
+    return [draw_samples(load_denoiser(r), mean, config).samples for r in runs]
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ from .evaluate import heldout_psnr
 from .io import STATE, ensure_dir, write_npz
 from .metrics import psnr
 from .results import StageResult
-from .sampling.engine import DiffusionConfig, reverse_diffusion, start_from
+from .sampling.engine import DiffusionConfig, Samples, reverse_diffusion, start_from
 from .train import train
 
 MODELS = ("a", "b")
@@ -122,10 +122,12 @@ def nearest(samples: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 @torch.no_grad()
-def draw_samples(d: Denoiser, mean: torch.Tensor, config: GeneralizeConfig) -> torch.Tensor:
+def draw_samples(d: Denoiser, mean: torch.Tensor, config: GeneralizeConfig) -> Samples:
     """Samples from mean + unit noise, start and step noise keyed by (seed, sample, step): the same for every model."""
     start = start_from(mean.to(d.device), config.samples, config.seed, config.diffusion.sigma_start)
-    return reverse_diffusion(d, start, config.seed, config.diffusion).samples.clamp(0, 1).cpu()
+    result = reverse_diffusion(d, start, config.seed, config.diffusion)
+    result.samples = result.samples.clamp(0, 1).cpu()
+    return result
 
 
 def denoising_gap(d: Denoiser, train_images: torch.Tensor, heldout: torch.Tensor, config: GeneralizeConfig) -> dict:
@@ -139,7 +141,8 @@ def compare(models: dict[str, Denoiser], sets: dict[str, torch.Tensor], heldout:
     """(a) the two models' samples against each other, (b) each against its own and the other's training set,
     (c) train vs held-out denoising: the numbers of one N, and its arrays."""
     mean = heldout.mean(0)
-    samples = {w: draw_samples(models[w], mean, config) for w in MODELS}
+    runs = {w: draw_samples(models[w], mean, config) for w in MODELS}
+    samples = {w: runs[w].samples for w in MODELS}
     pair_cos = cosine(samples["a"], samples["b"]).diagonal()
     pair_psnr = psnr(samples["a"], samples["b"])
     own = {w: nearest(samples[w], sets[w]) for w in MODELS}
@@ -151,6 +154,7 @@ def compare(models: dict[str, Denoiser], sets: dict[str, torch.Tensor], heldout:
             "own": {"cosine": own[w][1].tolist(), "psnr": own[w][2].tolist(), "index": own[w][0].tolist()},
             "other": {"cosine": other[w][1].tolist(), "psnr": other[w][2].tolist(), "index": other[w][0].tolist()},
             "memorised": int((own[w][2] >= config.copy_psnr).sum()),
+            "sampling": {"status": runs[w].status, "steps": runs[w].steps.tolist()},
             "denoising": denoising_gap(models[w], sets[w], heldout, config),
         } for w in MODELS},
     }
