@@ -449,3 +449,99 @@ def demo(
     from .demo import run_demo
 
     run_demo(out, seed=seed, quick=quick, console=console)
+
+
+@app.command()
+@stage
+def jacobian(
+    model: Model, data: Annotated[str, typer.Option(help=DATA_HELP)],
+    out: Annotated[Path, typer.Option(help="Directory for metrics.json, jacobian.npz and the figures.")],
+    index: Annotated[int, typer.Option(help="The clean image of --data (side at most 64).")] = 0,
+    sigma: Annotated[list[float], typer.Option(help="Noise std(s) (images in [0, 1]): --sigma 0.05 0.2 0.5.")] = [0.05, 0.2, 0.5],
+    more_sigma: Annotated[Optional[list[float]], typer.Argument(hidden=True, help="Further σ after --sigma.")] = None,
+    top: Annotated[int, typer.Option(help="Eigenvectors kept (and drawn) per σ.")] = 16,
+    seed: Seed = 0,
+    double: Annotated[bool, typer.Option("--double/--single", help="Run the network in float64 (exact homogeneity check) or float32.")] = False,
+    device: Device = None,
+) -> None:
+    """The denoiser's Jacobian at a noisy image (the 2023 paper's adaptive basis): asymmetry, eigenvalues and eigenvectors,
+    tr J against σ, D(y) = J·y, and the error against σ²·tr J."""
+    import torch
+
+    from .analysis.jacobian import MAX_SIDE, adaptive_basis, check_sigmas
+    from .checkpoint import load_denoiser
+    from .data import Transform, open_source, stack_images
+    from .errors import ConfigError
+    from .io import check_writable
+    from .report.jacobian_figures import draw_jacobian
+    from .runtime import resolve_device
+
+    sigmas = [*sigma, *(more_sigma or [])]
+    check_sigmas(sigmas)
+    if top < 1:
+        raise ConfigError(f"--top must be at least 1, got {top}")
+    check_writable(out)
+    denoiser = load_denoiser(model, device=resolve_device(device))
+    images = open_source(data, channels=denoiser.config.channels)
+    if not 0 <= index < len(images):
+        raise ConfigError(f"--index {index} is outside {data}, which holds {len(images)} images")
+    if max(images.size_of(index)) > MAX_SIDE:
+        raise ConfigError(f"{images.where(index)} is {'×'.join(map(str, images.size_of(index)))}; the exact Jacobian takes images of side at most {MAX_SIDE}")
+    dtype = torch.float64 if double else torch.float32
+    denoiser.net.to(dtype)
+    x = stack_images(images, [index], Transform())[0].to(denoiser.device, dtype)
+    result = adaptive_basis(denoiser, x, sigmas, seed=seed, top=top, image=index)
+    written = result.save(out) + draw_jacobian(out)
+    for m in result.metrics["per_sigma"]:
+        console.print(f"σ={m['sigma']:g}: tr J {m['trace']:.1f} of {result.metrics['dimension']}, asymmetry {m['asymmetry']:.3f}, "
+                      f"‖D(y) − J·y‖/‖D(y)‖ {m['homogeneity']:.2e}, ‖D(y) − x‖²/(σ²·tr J) {m['error_over_sigma2_trace']:.2f}")
+    console.print("outputs: " + ", ".join(map(str, written)))
+
+
+@app.command()
+@stage
+def generalize(
+    data: Annotated[str, typer.Option(help=DATA_HELP)],
+    out: Annotated[Path, typer.Option(help="Folder for the runs (N-xxxxxx/a, b), metrics.json, the .npz files and figures; rerun to resume.")],
+    sizes: Annotated[list[int], typer.Option(help="Training-set sizes N: --sizes 1 10 100 1000.")] = [1, 10, 100],
+    more_sizes: Annotated[Optional[list[int]], typer.Argument(hidden=True, help="Further N after --sizes.")] = None,
+    steps: Annotated[list[int], typer.Option(help="Training steps per model: one value for every N, or repeated once per N.")] = [1000],
+    preset: Annotated[str, typer.Option(help=f"Model preset. {PRESET_LIST}.")] = "small",
+    width: Annotated[Optional[int], typer.Option(help="Override the first block's width; the others keep the preset's ratios.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    lr_halve_steps: Annotated[Optional[int], typer.Option(help="Halve the learning rate every this many steps (default: constant).")] = None,
+    sigma_max: Annotated[float, typer.Option(help="Largest training noise std (images in [0, 1]).")] = 1.0,
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips in training (off: a copy is one of the N images).")] = False,
+    channels: Annotated[Optional[int], typer.Option(help="Convert the images to 1 (gray) or 3 channels.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Resize images to SIZE×SIZE.")] = None,
+    holdout: Annotated[int, typer.Option(help="Held-out images (in neither training set) for the test PSNR and the start mean.")] = 256,
+    samples: Annotated[int, typer.Option(help="Samples per model and N (the same starts and noise for both models).")] = 8,
+    copy_psnr: Annotated[float, typer.Option(help="A sample within this PSNR (dB) of its nearest own training image counts as a copy.")] = 25.0,
+    seed: Seed = 0,
+    sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
+    device: Device = None,
+) -> None:
+    """Memorisation → generalisation (the 2023 paper): per N, two models on disjoint subsets of N images, their samples
+    from the same start and noise compared with each other and with their training sets, and train vs held-out PSNR."""
+    from .generalize import GeneralizeConfig, generalize as run
+    from .io import check_writable
+    from .report.generalize_figures import draw_generalize
+    from .runtime import resolve_device
+    from .sampling.engine import DiffusionConfig
+
+    config = GeneralizeConfig(
+        sizes=(*sizes, *(more_sizes or [])), steps=tuple(steps), preset=preset, width=width, batch_size=batch_size, lr=lr,
+        lr_halve_steps=lr_halve_steps, sigma_max=sigma_max, flip=flip, channels=channels, image_size=image_size, holdout=holdout,
+        samples=samples, copy_psnr=copy_psnr, seed=seed,
+        diffusion=DiffusionConfig(sigma_final=sigma_final, h0=h0, beta=beta, max_steps=max_steps))
+    check_writable(out)
+    result = run(data, out, config, device=resolve_device(device), progress=True)
+    written = result.save(out) + draw_generalize(out)
+    for m in result.metrics["sizes"]:
+        a, b = m["models"]["a"], m["models"]["b"]
+        gap = {s: (a["denoising"][s]["gap"] + b["denoising"][s]["gap"]) / 2 for s in a["denoising"]}
+        console.print(f"N={m['n']}: a vs b cosine {m['pair']['cosine_median']:.3f} (PSNR {m['pair']['psnr_median']:.1f} dB); "
+                      f"copies {a['memorised']}+{b['memorised']} of {2 * config.samples}; train − test PSNR "
+                      + ", ".join(f"σ={s} {g:+.2f} dB" for s, g in gap.items()))
+    console.print("outputs: " + ", ".join(map(str, written)))

@@ -33,7 +33,9 @@ PURPOSES = {
     "mixture": 11,  # the selectivity mixture fit
     "operator": 12,  # random masks and measurement matrices
     "mean-image": 13,  # the images the start of reverse diffusion is the mean of
-    "null": 14,  # the channel-shuffled φ that K-means clusters are held against
+    "disjoint-subsets": 14,  # generalize's held-out images and its two disjoint training sets per N
+    "null": 15,  # the channel-shuffled φ that K-means clusters are held against
+    "models": 16,  # the training seeds of generalize's two models per N
 }
 NOISE_USES = {  # key parts that keep apart the noise one seed draws for different uses: key(seed, NOISE_USES[use], …, image, draw)
     "target-phi": 1,  # φ of a reconstruction's or a distance's target images

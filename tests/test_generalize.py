@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from denoscope.checkpoint import load_denoiser
+from denoscope.cli import app
+from denoscope.denoiser import GaussianDenoiser
+from denoscope.errors import ConfigError
+from denoscope.generalize import GeneralizeConfig, as_uint8, compare, disjoint_subsets, draw_samples, train_model
+from denoscope.io import write_npz
+from denoscope.sampling.engine import DiffusionConfig
+
+SHAPE = (1, 4, 4)
+FAST = DiffusionConfig(h0=0.05, max_steps=400)
+
+
+def test_the_subsets_are_disjoint_nested_and_apart_from_the_held_out_images():
+    held, sets = disjoint_subsets(100, (1, 5, 20), 30, seed=3)
+    assert len(held) == 30
+    for n, (a, b) in sets.items():
+        assert len(a) == len(b) == n and not set(a) & set(b) and not (set(a) | set(b)) & set(held)
+    assert set(sets[5][0]) <= set(sets[20][0]) and set(sets[1][1]) <= set(sets[5][1])
+    assert np.array_equal(disjoint_subsets(100, (1, 5, 20), 30, seed=3)[1][20][1], sets[20][1])
+    assert not np.array_equal(disjoint_subsets(100, (1, 5, 20), 30, seed=4)[1][20][1], sets[20][1])
+    with pytest.raises(ConfigError, match="need 71"):
+        disjoint_subsets(70, (1, 5, 20), 31, seed=0)
+
+
+class OneImage(GaussianDenoiser):
+    """The MMSE denoiser of a prior concentrated on one image x₀ (covariance 10⁻⁸·I): a model that memorised N = 1."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, image: torch.Tensor):
+        n = image.numel()
+        super().__init__(image.flatten(), 1e-8 * torch.eye(n), SHAPE)
+
+
+def test_a_model_that_memorised_one_image_returns_it_from_noise_and_is_counted_as_a_copy():
+    torch.manual_seed(0)
+    x = {"a": torch.rand(1, *SHAPE), "b": torch.rand(1, *SHAPE)}
+    heldout = torch.rand(6, *SHAPE)
+    config = GeneralizeConfig(sizes=(1,), steps=(1,), samples=4, holdout=6, diffusion=FAST)
+    metrics, arrays = compare({w: OneImage(x[w][0]) for w in "ab"}, x, heldout, config)
+    for w in "ab":
+        m = metrics["models"][w]
+        assert m["memorised"] == 4 and min(m["own"]["psnr"]) > 35 and max(m["other"]["psnr"]) < 25
+        assert np.allclose(arrays[w], x[w].numpy(), atol=0.02) and np.array_equal(arrays[f"nearest_{w}"][0], x[w][0].numpy())
+        assert all(g["train"] - g["test"] > 10 for g in m["denoising"].values())
+        assert m["sampling"]["status"] == ["converged"] * 4
+    assert metrics["pair"]["psnr_median"] < 25
+
+
+def train_with_seeds(tmp_path, seeds):
+    """Two tiny models trained on the same four images with the given seeds, and their samples from one start and seed."""
+    torch.manual_seed(0)
+    images = torch.rand(4, 1, 8, 8)
+    write_npz(tmp_path / "set.npz", images=as_uint8(images))
+    write_npz(tmp_path / "held.npz", images=as_uint8(torch.rand(4, 1, 8, 8)))
+    config = GeneralizeConfig(sizes=(4,), steps=(3,), preset="tiny", batch_size=2, holdout=4, samples=2, diffusion=DiffusionConfig(h0=0.05, max_steps=60))
+    runs = [train_model(tmp_path / "set.npz", tmp_path / "held.npz", tmp_path / f"run{i}", config, 3, s) for i, s in enumerate(seeds)]
+    mean = torch.full((1, 8, 8), 0.5)
+    return [draw_samples(load_denoiser(r), mean, config).samples for r in runs]
+
+
+@pytest.mark.slow
+def test_two_models_trained_on_the_same_data_with_the_same_seed_give_the_same_samples(tmp_path):
+    first, second, other = train_with_seeds(tmp_path, (7, 7, 8))
+    assert torch.equal(first, second) and not torch.equal(first, other)
+
+
+def test_bad_generalize_input_is_one_sentence_and_leaves_no_files(tmp_path):
+    runner = CliRunner()
+    for args, words in ((["--sizes", "50", "--holdout", "10"], "need 110"), (["--sizes", "1", "2", "--steps", "5", "--steps", "6", "--steps", "7"], "one per size"),
+                        (["--sizes", "0"], "distinct positive"), (["--preset", "huge"], "unknown preset")):
+        out = tmp_path / "bad"
+        done = runner.invoke(app, ["generalize", "--data", "synthetic:shapes?n=40&size=8", "--out", str(out), *args])
+        assert done.exit_code == 1 and "error:" in done.output and words in done.output and "Traceback" not in done.output, done.output
+        assert not out.exists()
+
+
+@pytest.mark.slow
+def test_the_generalize_command_trains_resumes_and_draws(tmp_path):
+    out = tmp_path / "gen"
+    args = ["generalize", "--data", "synthetic:shapes?n=40&size=8&seed=2", "--sizes", "1", "4", "--steps", "6", "--preset", "tiny",
+            "--batch-size", "4", "--holdout", "8", "--samples", "2", "--h0", "0.05", "--max-steps", "200", "--out", str(out)]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [m["n"] for m in metrics["sizes"]] == [1, 4] and "≥ 25 dB" in metrics["copy_rule"]
+    assert {"generalize.png", "pairs-000001.png", "pairs-000004.png", "generalize.npz"} <= {p.name for p in out.iterdir()}
+    weights = (out / "N-000004" / "a" / "model.safetensors").stat().st_mtime_ns
+    again = CliRunner().invoke(app, args)  # every model is at its budget: nothing retrains, the numbers are the same
+    assert again.exit_code == 0 and (out / "N-000004" / "a" / "model.safetensors").stat().st_mtime_ns == weights
+    assert json.loads((out / "metrics.json").read_text())["sizes"] == metrics["sizes"]
