@@ -18,7 +18,7 @@ from denoscope.cli import app
 from denoscope.errors import DataError, OutputError
 from denoscope.report.build import build_report
 from denoscope.report.explorer import COLUMNS, PER_SHEET, TILE, write_sprites
-from denoscope.represent import Representation
+from denoscope.representation import Representation
 
 STAGES = ("run", "rep", "denoise", "analysis", "samples", "reconstruct", "reconstruct-clusters")
 

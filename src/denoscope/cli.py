@@ -88,7 +88,7 @@ def train(
 ) -> None:
     """Train a blind denoiser: MSE at σ drawn per image, checkpoints in OUT/."""
     from .io import METRICS, RUN_CONFIG
-    from .train import run_configs, train as run_training
+    from .training import run_configs, train as run_training
 
     mc, tc = run_configs(
         out, resume, preset, width=width,
@@ -165,7 +165,7 @@ def represent(
     from .checkpoint import load_denoiser
     from .data import open_source
     from .io import check_writable
-    from .represent import RepConfig, model_sigmas, represent as run_extraction
+    from .representation import RepConfig, model_sigmas, represent as run_extraction
     from .runtime import init_distributed, teardown_distributed
 
     check_writable(out, "representation folder")
@@ -206,7 +206,7 @@ def analyse(
     from .data import open_source
     from .io import check_writable
     from .report.analysis_figures import draw_analysis
-    from .represent import Representation
+    from .representation import Representation
 
     check_writable(out)
     r = Representation(rep)

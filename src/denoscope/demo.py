@@ -22,12 +22,12 @@ from .io import check_writable
 from .report.analysis_figures import draw_analysis
 from .report.build import build_report
 from .report.figures import draw_denoise
-from .represent import RepConfig, default_sigmas, represent
+from .representation import RepConfig, default_sigmas, represent
 from .sampling.engine import DiffusionConfig
 from .report.sampling_figures import draw_reconstruct, draw_sample
 from .sampling.guidance import GuidanceConfig, target_from_clusters
 from .sampling.stages import reconstruct, reconstruction, sample
-from .train import train
+from .training import train
 
 SIGMAS = (0.05, 0.1, 0.2, 0.4, 1.0)
 
