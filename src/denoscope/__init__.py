@@ -45,8 +45,8 @@ API = {
     "distance": ("sampling.stages", "distance"),
     "StageResult": ("results", "StageResult"),
     # figures and the report
-    "draw": ("report.draw", "draw"),
-    "report": ("report.build", "build_report"),
+    "draw": ("reporting.draw", "draw"),
+    "report": ("reporting.build", "build_report"),
 }
 __all__ = sorted(API)
 
