@@ -8,7 +8,7 @@ import sys
 from denoscope.analysis.probes import probes
 from denoscope.analysis.run import pixels_of
 from denoscope.data import open_source
-from denoscope.represent import Representation
+from denoscope.representation import Representation
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ Usage: python benchmarks/throughput.py [--preset paper] [--sizes 32 64] [--batch
 Prints one JSON line per measurement; with --out also writes throughput.jsonl and throughput.md there (adding to
 the rows of an earlier run into the same folder).
 
-The plain loop: fp32, eager, a DataLoader over float tensors, `.item()` every step. denoscope: `denoscope.train.train`
+The plain loop: fp32, eager, a DataLoader over float tensors, `.item()` every step. denoscope: `denoscope.training.train`
 itself (uint8 set in memory, batches gathered on the device, keyed noise, channels_last, no host sync between log
 steps, foreach EMA, background checkpoint writes), timed from its own metrics.jsonl over the second half of the steps,
 with the options of each variant (bf16 autocast, fused Adam, torch.compile of the whole loss, CUDA graphs, batch).
@@ -34,7 +34,7 @@ from denoscope.denoiser import Denoiser
 from denoscope.nn.unet import BlindUNet
 from denoscope.denoiser import noise_averaged_means
 from denoscope.sampling.engine import DiffusionConfig, reverse_diffusion, start_from
-from denoscope.train import StepSampler, Schedule, train
+from denoscope.training import StepSampler, Schedule, train
 
 CIFAR = Path(__file__).resolve().parents[1] / "../shared/data/cifar10/train.tar"
 OFF = dict(amp=False, compile=False, fused_adam=False)

@@ -13,7 +13,7 @@ from denoscope.checkpoint import load_denoiser, save_weights
 from denoscope.config import ModelConfig
 from denoscope.data import open_source
 from denoscope.nn.unet import BlindUNet
-from denoscope.represent import RepConfig, Representation, represent
+from denoscope.representation import RepConfig, Representation, represent
 from denoscope.results import StageResult
 
 DATA = "synthetic:shapes?n=40&size=16&seed=2"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from denoscope.data import open_source
-from denoscope.report.explorer import ExplorerData, thumbnail_tile, write_explorer
+from denoscope.reporting.explorer import ExplorerData, thumbnail_tile, write_explorer
 
 CHROMIUM, DRIVER = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")

@@ -124,7 +124,7 @@ def test_represent_analyse_and_the_sampling_stages_through_the_cli(run, tmp_path
     (named,) = json.loads((tmp_path / "rc" / "metrics.json").read_text())["targets"]
     assert named["label"].startswith("cluster 1 of 4 (") and named["label"].endswith(f"in {rep}") and named["rep"] == str(rep)
     from denoscope.checkpoint import load_denoiser
-    from denoscope.represent import Representation
+    from denoscope.representation import Representation
     from denoscope.sampling.engine import DiffusionConfig
     from denoscope.sampling.stages import reconstruct
 

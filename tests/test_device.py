@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import denoscope.runtime as runtime
-import denoscope.train as train_module
+import denoscope.training as train_module
 from denoscope import rng
 from denoscope.config import RunOptions, TrainConfig, model_config
 from denoscope.denoiser import Denoiser
@@ -112,7 +112,7 @@ def test_heldout_and_denoise_run_on_the_model_device():
 
 def test_a_represent_batch_runs_on_the_model_device(tmp_path):
     from denoscope.data import open_source
-    from denoscope.represent import RepConfig, Representation, represent
+    from denoscope.representation import RepConfig, Representation, represent
     from denoscope.denoiser import noise_averaged_means
 
     images = open_source(SHAPES)

@@ -10,7 +10,7 @@ from denoscope.config import model_config
 from denoscope.denoiser import Denoiser
 from denoscope.errors import ConfigError, DataError
 from denoscope.evaluate import denoise, heldout_psnr
-from denoscope.report.figures import draw_denoise
+from denoscope.reporting.figures import draw_denoise
 from denoscope.metrics import psnr
 from denoscope.nn.unet import BlindUNet
 from denoscope.rng import image_noise

@@ -9,7 +9,7 @@ from denoscope.checkpoint import load_denoiser
 from denoscope.cli import app
 from denoscope.denoiser import GaussianDenoiser
 from denoscope.errors import ConfigError
-from denoscope.generalize import GeneralizeConfig, as_uint8, compare, disjoint_subsets, draw_samples, train_model
+from denoscope.generalization import GeneralizeConfig, as_uint8, compare, disjoint_subsets, draw_samples, train_model
 from denoscope.io import write_npz
 from denoscope.sampling.engine import DiffusionConfig
 

@@ -16,9 +16,9 @@ from denoscope.analysis.neighbours import neighbour_table
 from denoscope.analysis.selectivity import channel_top_images
 from denoscope.cli import app
 from denoscope.errors import DataError, OutputError
-from denoscope.report.build import build_report
-from denoscope.report.explorer import COLUMNS, PER_SHEET, TILE, write_sprites
-from denoscope.represent import Representation
+from denoscope.reporting.build import build_report
+from denoscope.reporting.explorer import COLUMNS, PER_SHEET, TILE, write_sprites
+from denoscope.representation import Representation
 
 STAGES = ("run", "rep", "denoise", "analysis", "samples", "reconstruct", "reconstruct-clusters")
 
@@ -184,7 +184,7 @@ def skewed_sparsity_metrics() -> dict:
 
 def test_the_sparsity_caption_and_glance_row_show_the_median_pr_not_the_mean():
     from denoscope.analysis.findings import sparsity_finding
-    from denoscope.report.build import Figure, Section, record_caption, render
+    from denoscope.reporting.build import Figure, Section, record_caption, render
 
     m = skewed_sparsity_metrics()
     assert m["sparsity"]["pr_median"]["mid"] == pytest.approx(0.1) and m["sparsity"]["pr_mean"]["mid"] == pytest.approx(0.42)
@@ -197,8 +197,8 @@ def test_the_sparsity_caption_and_glance_row_show_the_median_pr_not_the_mean():
 
 
 def test_the_distance_caption_prints_a_as_a_and_b_as_b_as_bounds():
-    from denoscope.report.build import distance_figure
-    from denoscope.report.inputs import Stage
+    from denoscope.reporting.build import distance_figure
+    from denoscope.reporting.inputs import Stage
     from denoscope.sampling.distance import euclidean_embedding
 
     phi2 = np.array([1.0, 2.0, 4.0, 5.0, 8.0, 10.0])
@@ -211,7 +211,7 @@ def test_the_distance_caption_prints_a_as_a_and_b_as_b_as_bounds():
 
 def test_the_neighbours_caption_gives_phis_agreement_as_phis_and_pixels_as_pixels():
     from denoscope.analysis.findings import neighbours_finding
-    from denoscope.report.build import record_caption
+    from denoscope.reporting.build import record_caption
 
     every = {"images": 100, "k": 8, "label_agreement": 0.71, "pixel_label_agreement": 0.23, "chance": 0.1, "lead_interval": [0.4, 0.5]}
     caption = record_caption(neighbours_finding({"neighbours": {"every_image": every}}))

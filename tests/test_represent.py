@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-import denoscope.represent.extract as extract_module
+import denoscope.representation.extract as extract_module
 from denoscope import rng
 from denoscope.checkpoint import file_hash, load_denoiser, save_weights
 from denoscope.config import ModelConfig
@@ -11,7 +11,7 @@ from denoscope.data.dataset import to_tensor
 from denoscope.denoiser import Denoiser
 from denoscope.errors import ConfigError, DataError
 from denoscope.nn.unet import BlindUNet
-from denoscope.represent import RepConfig, Representation, default_sigmas, represent
+from denoscope.representation import RepConfig, Representation, default_sigmas, represent
 
 DATA = "synthetic:shapes?n=12&size=16&seed=2"
 CONFIG = ModelConfig(widths=(8, 16), mid_width=16, enc_depth=2, mid_depth=1, dec_depth=2)

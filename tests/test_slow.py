@@ -3,7 +3,7 @@ import json
 import pytest
 
 from denoscope.config import RunOptions, TrainConfig, model_config
-from denoscope.train import train
+from denoscope.training import train
 
 
 @pytest.mark.slow

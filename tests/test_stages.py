@@ -13,8 +13,8 @@ from denoscope.data.dataset import mean_image
 from denoscope.denoiser import Denoiser
 from denoscope.errors import ConfigError, DataError
 from denoscope.nn.unet import BlindUNet
-from denoscope.report.sampling_figures import draw_distance, draw_inverse, draw_reconstruct, draw_sample
-from denoscope.represent import default_sigmas
+from denoscope.reporting.sampling_figures import draw_distance, draw_inverse, draw_reconstruct, draw_sample
+from denoscope.representation import default_sigmas
 from denoscope.sampling.engine import DiffusionConfig
 from denoscope.sampling.guidance import GuidanceConfig
 from denoscope.sampling.inputs import choose_pairs, start_image, target_sigmas

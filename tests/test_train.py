@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-import denoscope.train as train_module
+import denoscope.training as train_module
 from denoscope.checkpoint import load_denoiser, load_network
 from denoscope.config import RunOptions, TrainConfig, model_config
 from denoscope.errors import ConfigError
 from denoscope.io import STATE
 from denoscope.nn.unet import BlindUNet
 from denoscope.runtime import autocast
-from denoscope.train import Schedule, TrainingDiverged, ema_decay, learning_rate, sample_sigma, train, update_ema
+from denoscope.training import Schedule, TrainingDiverged, ema_decay, learning_rate, sample_sigma, train, update_ema
 
 DATA = "synthetic:shapes?n=96&size=16&seed=3"
 TINY = model_config("tiny")
@@ -136,7 +136,7 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tmp_path):
 
 def test_run_configs_merge_a_preset_or_the_resumed_run_with_the_overrides(tmp_path):
     from denoscope.config import scaled
-    from denoscope.train import run_configs, write_config
+    from denoscope.training import run_configs, write_config
 
     mc, tc = run_configs(tmp_path, preset="tiny", model_overrides=dict(head="residual", norm=None), train_overrides=dict(data=DATA, lr=None, seed=4))
     assert mc == model_config("tiny", head="residual") and tc == TrainConfig(data=DATA, seed=4)
@@ -267,7 +267,7 @@ def dying(tensors, path, metadata=None):
 st.save_file = dying
 import denoscope.checkpoint as c
 c.save_file = dying
-from denoscope.train import train
+from denoscope.training import train
 from denoscope.config import RunOptions, TrainConfig, model_config
 train(model_config("tiny"), TrainConfig(data={DATA!r}, batch_size=8, holdout=16, eval_sigmas=(0.1, 0.2)),
       RunOptions(steps=6, log_every=1, eval_every=3, checkpoint_every=3), {str(tmp_path)!r}, resume=True, progress=False)

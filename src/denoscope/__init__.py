@@ -26,15 +26,15 @@ API = {
     "RunOptions": ("config", "RunOptions"),
     "PRESETS": ("config", "PRESETS"),
     "model_config": ("config", "model_config"),
-    "run_configs": ("train", "run_configs"),
+    "run_configs": ("training", "run_configs"),
     # stages
-    "train": ("train", "train"),
-    "Trainer": ("train", "Trainer"),
+    "train": ("training", "train"),
+    "Trainer": ("training", "Trainer"),
     "denoise": ("evaluate", "denoise"),
-    "RepConfig": ("represent", "RepConfig"),
-    "Representation": ("represent", "Representation"),
-    "represent": ("represent", "represent"),
-    "model_sigmas": ("represent", "model_sigmas"),
+    "RepConfig": ("representation", "RepConfig"),
+    "Representation": ("representation", "Representation"),
+    "represent": ("representation", "represent"),
+    "model_sigmas": ("representation", "model_sigmas"),
     "analyse": ("analysis.run", "analyse"),
     "summary_line": ("analysis.findings", "summary_line"),
     "DiffusionConfig": ("sampling.engine", "DiffusionConfig"),
@@ -44,9 +44,14 @@ API = {
     "reconstruct": ("sampling.stages", "reconstruct"),
     "distance": ("sampling.stages", "distance"),
     "StageResult": ("results", "StageResult"),
+    # the 2023 paper
+    "jacobian": ("analysis.jacobian", "jacobian"),
+    "adaptive_basis": ("analysis.jacobian", "adaptive_basis"),
+    "generalize": ("generalization", "generalize"),
+    "GeneralizeConfig": ("generalization", "GeneralizeConfig"),
     # figures and the report
-    "draw": ("report.draw", "draw"),
-    "report": ("report.build", "build_report"),
+    "draw": ("reporting.draw", "draw"),
+    "report": ("reporting.build", "build_report"),
 }
 __all__ = sorted(API)
 

@@ -88,7 +88,7 @@ def train(
 ) -> None:
     """Train a blind denoiser: MSE at σ drawn per image, checkpoints in OUT/."""
     from .io import METRICS, RUN_CONFIG
-    from .train import run_configs, train as run_training
+    from .training import run_configs, train as run_training
 
     mc, tc = run_configs(
         out, resume, preset, width=width,
@@ -123,7 +123,7 @@ def denoise(
     from .data import open_source
     from .evaluate import check_sigmas, denoise as run, summary_lines
     from .io import check_writable
-    from .report.figures import draw_denoise
+    from .reporting.figures import draw_denoise
     from .runtime import resolve_device
 
     sigmas = [*sigma, *(more_sigma or [])]
@@ -165,7 +165,7 @@ def represent(
     from .checkpoint import load_denoiser
     from .data import open_source
     from .io import check_writable
-    from .represent import RepConfig, model_sigmas, represent as run_extraction
+    from .representation import RepConfig, model_sigmas, represent as run_extraction
     from .runtime import init_distributed, teardown_distributed
 
     check_writable(out, "representation folder")
@@ -205,8 +205,8 @@ def analyse(
     from .analysis.run import analyse as run
     from .data import open_source
     from .io import check_writable
-    from .report.analysis_figures import draw_analysis
-    from .represent import Representation
+    from .reporting.analysis_figures import draw_analysis
+    from .representation import Representation
 
     check_writable(out)
     r = Representation(rep)
@@ -315,7 +315,7 @@ def sample(
     size: Annotated[Optional[int], typer.Option(help="Sample side when no mean image is found.")] = None,
 ) -> None:
     """Unconditional samples by adaptive blind reverse diffusion (figure 19)."""
-    from .report.sampling_figures import draw_sample
+    from .reporting.sampling_figures import draw_sample
     from .sampling.stages import sample as run
 
     denoiser = s.load(out)
@@ -335,7 +335,7 @@ def inverse(
     n: Annotated[int, typer.Option(help="Images (a seeded random choice of the source).")] = 4,
 ) -> None:
     """Solve a linear inverse problem with the denoiser's prior; PSNR beside the pseudo-inverse's."""
-    from .report.sampling_figures import draw_inverse
+    from .reporting.sampling_figures import draw_inverse
     from .sampling.stages import inverse as run
 
     denoiser = s.load(out)
@@ -371,7 +371,7 @@ def reconstruct(
 ) -> None:
     """Stochastic reconstruction from φ, self-guided by the model's own representation (Alg. 1, figures 7 and 20),
     held against unguided samples, random images and a class probe."""
-    from .report.sampling_figures import draw_reconstruct
+    from .reporting.sampling_figures import draw_reconstruct
     from .sampling.stages import reconstruct as run
 
     guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters, phi_of=phi_of, draws=match_draws)
@@ -409,7 +409,7 @@ def distance(
     max_iters: MaxIters = default(GuidanceConfig, "max_iters"),
 ) -> None:
     """d²(p(x|φ₁), p(x|φ₂)) of eq. 4 against ‖φ₁ − φ₂‖² for random pairs: A, B and B/A of eq. 3."""
-    from .report.sampling_figures import draw_distance
+    from .reporting.sampling_figures import draw_distance
     from .sampling.stages import distance as run
 
     guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters)
@@ -430,7 +430,7 @@ def report(
     title: Annotated[Optional[str], typer.Option(help="Page title (default: from the run folder's name).")] = None,
 ) -> None:
     """An HTML report of the given folders, figures with captions from their saved numbers, and the explorer; opens from disk."""
-    from .report.build import build_report
+    from .reporting.build import build_report
 
     index = build_report([run, *(folders or [])], out, title, progress=True)
     console.print(f"report: {index}")
@@ -473,7 +473,7 @@ def jacobian(
     from .data import Transform, open_source, stack_images
     from .errors import ConfigError
     from .io import check_writable
-    from .report.jacobian_figures import draw_jacobian
+    from .reporting.jacobian_figures import draw_jacobian
     from .runtime import resolve_device
 
     sigmas = [*sigma, *(more_sigma or [])]
@@ -524,9 +524,9 @@ def generalize(
 ) -> None:
     """Memorisation → generalisation (the 2023 paper): per N, two models on disjoint subsets of N images, their samples
     from the same start and noise compared with each other and with their training sets, and train vs held-out PSNR."""
-    from .generalize import GeneralizeConfig, generalize as run
+    from .generalization import GeneralizeConfig, generalize as run
     from .io import check_writable
-    from .report.generalize_figures import draw_generalize
+    from .reporting.generalize_figures import draw_generalize
     from .runtime import resolve_device
     from .sampling.engine import DiffusionConfig
 

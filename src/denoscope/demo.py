@@ -19,15 +19,15 @@ from .data import open_source
 from .data.dataset import mean_image
 from .evaluate import denoise, summary_lines
 from .io import check_writable
-from .report.analysis_figures import draw_analysis
-from .report.build import build_report
-from .report.figures import draw_denoise
-from .represent import RepConfig, default_sigmas, represent
+from .reporting.analysis_figures import draw_analysis
+from .reporting.build import build_report
+from .reporting.figures import draw_denoise
+from .representation import RepConfig, default_sigmas, represent
 from .sampling.engine import DiffusionConfig
-from .report.sampling_figures import draw_reconstruct, draw_sample
+from .reporting.sampling_figures import draw_reconstruct, draw_sample
 from .sampling.guidance import GuidanceConfig, target_from_clusters
 from .sampling.stages import reconstruct, reconstruction, sample
-from .train import train
+from .training import train
 
 SIGMAS = (0.05, 0.1, 0.2, 0.4, 1.0)
 

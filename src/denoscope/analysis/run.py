@@ -10,7 +10,7 @@ from .. import rng
 from ..data import ImageSet, Transform, stack_images
 from ..errors import ConfigError, DataError
 from ..progress import stage_bar
-from ..represent import Representation
+from ..representation import Representation
 from ..results import StageResult
 from .channels import channel_statistics, correlation
 from .clusters import clusters

@@ -17,8 +17,8 @@ from ..data import ImageSet, Transform, open_source, stack_images
 from ..data.dataset import mean_image
 from ..denoiser import Denoiser
 from ..errors import ConfigError, DataError
-from ..represent import Representation, default_sigmas
-from ..train import training_config
+from ..representation import Representation, default_sigmas
+from ..training import training_config
 from .guidance import PhiTarget, target_from_clusters
 
 

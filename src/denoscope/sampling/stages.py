@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..evaluate import hwc
 from ..metrics import psnr
 from ..progress import sigma_descent, stage_bar
-from ..represent import Representation
+from ..representation import Representation
 from ..results import StageResult
 from .assess import Images, assess, fit_probe, relative_phi_distance
 from .distance import density_distance, euclidean_embedding, sigma_grid

@@ -125,7 +125,7 @@ def close_all(means: dict, done, maps) -> None:
 def model_sigmas(denoiser: Denoiser, sigma_max: float = math.inf) -> tuple[tuple[float, ...], str | None]:
     """The authors' σ list clipped to the range the denoiser was trained on (read from its run folder), else to
     `sigma_max`; and a note when clipped."""
-    from ..train import training_config
+    from ..training import training_config
 
     trained = training_config(denoiser.source) if denoiser.source is not None else None
     return default_sigmas(trained.sigma_max if trained else sigma_max)

@@ -126,7 +126,7 @@ def write_explorer(out: Path, data: ExplorerData) -> Path:
 
 def copy_static(out: Path) -> None:
     """The page, its script and the shared style sheet, from the package's report/static/."""
-    static = resources.files("denoscope.report") / "static"
+    static = resources.files("denoscope.reporting") / "static"
     assets = ensure_dir(out / "assets")
     for name in STATIC:
         target = out / name if name.endswith(".html") else assets / name

@@ -23,7 +23,7 @@ from .io import STATE, ensure_dir, write_npz
 from .metrics import psnr
 from .results import StageResult
 from .sampling.engine import DiffusionConfig, Samples, reverse_diffusion, start_from
-from .train import train
+from .training import train
 
 MODELS = ("a", "b")
 

@@ -17,7 +17,7 @@ from ..data import Transform, reopen
 from ..errors import DataError, OutputError
 from ..io import atomic_file, check_writable, ensure_dir, fsync_dir, write_text
 from ..progress import stage_bar
-from ..train import read_metrics
+from ..training import read_metrics
 from .explorer import TILE, ExplorerData, thumbnail_tile, write_explorer
 from .figures import training_figure
 from .inputs import Inputs, Stage, gather
@@ -339,7 +339,7 @@ def thumbnails_of(manifest: dict) -> np.ndarray | None:
 
 def explorer_data(inputs: Inputs) -> ExplorerData | str:
     """The explorer's arrays from the REP and analysis folders, or the reason it cannot be built."""
-    from ..represent import Representation
+    from ..representation import Representation
 
     rep_stage, a = inputs.one("rep"), inputs.one("analysis")
     if rep_stage is None or a is None:

@@ -1,0 +1,28 @@
+"""The figures of any saved stage folder, from its files alone: which drawer a folder gets follows from what it holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataError
+from ..io import OUT_METRICS
+from .analysis_figures import draw_analysis
+from .figures import draw_denoise
+from .generalize_figures import draw_generalize
+from .jacobian_figures import draw_jacobian
+from .sampling_figures import draw_distance, draw_inverse, draw_reconstruct, draw_sample
+
+# the file each stage's .save writes beside metrics.json, and the figures drawn from them
+DRAWERS = (("examples.npz", draw_denoise), ("selectivity.npz", draw_analysis), ("samples.npz", draw_sample),
+           ("inverse.npz", draw_inverse), ("reconstruct.npz", draw_reconstruct), ("distance.npz", draw_distance),
+           ("jacobian.npz", draw_jacobian), ("generalize.npz", draw_generalize))
+
+
+def draw(folder: str | Path) -> list[Path]:
+    """Draw the figures of the stage saved in `folder` into it; their paths."""
+    folder = Path(folder)
+    for marker, drawer in DRAWERS:
+        if (folder / marker).is_file() and (folder / OUT_METRICS).is_file():
+            return drawer(folder)
+    raise DataError(f"{folder} holds no saved stage with figures; expected {OUT_METRICS} beside one of "
+                    f"{', '.join(m for m, _ in DRAWERS)} (a folder a stage's .save wrote)")
