@@ -238,9 +238,10 @@ DIFFUSION_HELP = {
     "beta": (float, "β: 1 is deterministic, small values inject noise at every step."),
     "max_steps": (int, "Give up on an image after this many steps (said in metrics.json)."),
 }
+DIFFUSION_OPTIONS = {name: Annotated[kind, typer.Option(help=text)] for name, (kind, text) in DIFFUSION_HELP.items()}
 SAMPLING_OPTIONS = {
     "model": (Model, inspect.Parameter.empty), "seed": (Seed, 0),
-    **{name: (Annotated[kind, typer.Option(help=text)], default(DiffusionConfig, name)) for name, (kind, text) in DIFFUSION_HELP.items()},
+    **{name: (hint, default(DiffusionConfig, name)) for name, hint in DIFFUSION_OPTIONS.items()},
     "mean_from": (MeanFrom, None), "device": (Device, None),
 }
 
@@ -519,7 +520,9 @@ def generalize(
     samples: Annotated[int, typer.Option(help="Samples per model and N (the same starts and noise for both models).")] = 8,
     copy_psnr: Annotated[float, typer.Option(help="A sample within this PSNR (dB) of its nearest own training image counts as a copy.")] = 25.0,
     seed: Seed = 0,
-    sigma_final: SigmaFinal = 0.05, h0: H0 = 0.01, beta: Beta = 0.01, max_steps: MaxSteps = 15000,
+    sigma_final: DIFFUSION_OPTIONS["sigma_final"] = default(DiffusionConfig, "sigma_final"),
+    h0: DIFFUSION_OPTIONS["h0"] = default(DiffusionConfig, "h0"), beta: DIFFUSION_OPTIONS["beta"] = default(DiffusionConfig, "beta"),
+    max_steps: DIFFUSION_OPTIONS["max_steps"] = default(DiffusionConfig, "max_steps"),
     device: Device = None,
 ) -> None:
     """Memorisation → generalisation (the 2023 paper): per N, two models on disjoint subsets of N images, their samples
@@ -528,7 +531,6 @@ def generalize(
     from .io import check_writable
     from .reporting.generalize_figures import draw_generalize
     from .runtime import resolve_device
-    from .sampling.engine import DiffusionConfig
 
     config = GeneralizeConfig(
         sizes=(*sizes, *(more_sizes or [])), steps=tuple(steps), preset=preset, width=width, batch_size=batch_size, lr=lr,
