@@ -4,28 +4,21 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from denoscope import rng
 from denoscope.analysis.clusters import kmeans
 from denoscope.analysis.run import analyse
-from denoscope.checkpoint import load_denoiser, save_weights
-from denoscope.config import ModelConfig
+from denoscope.checkpoint import load_denoiser
 from denoscope.data import open_source
-from denoscope.nn.unet import BlindUNet
 from denoscope.representation import RepConfig, Representation, represent
 from denoscope.results import StageResult
 
 DATA = "synthetic:shapes?n=40&size=16&seed=2"
-CONFIG = ModelConfig(widths=(8, 16), mid_width=16, enc_depth=2, mid_depth=1, dec_depth=2)
 
 
 @pytest.fixture(scope="module")
-def rep_in_memory(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "model.safetensors"
-    save_weights(path, BlindUNet(CONFIG))
-    d = load_denoiser(path)
+def rep_in_memory(two_level_weights):
+    d = load_denoiser(two_level_weights)
     return represent(d, open_source(DATA), RepConfig(sigmas=(0.0, 0.2, 0.5), draws=1, blocks=d.config.block_names, inputs=True, maps=8))
 
 

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import TWO_LEVEL
 
 import denoscope.representation.extract as extract_module
 from denoscope import rng
 from denoscope.checkpoint import file_hash, load_denoiser, save_weights
-from denoscope.config import ModelConfig
 from denoscope.data import open_source
 from denoscope.data.dataset import to_tensor
 from denoscope.denoiser import Denoiser
@@ -14,15 +14,11 @@ from denoscope.nn.unet import BlindUNet
 from denoscope.representation import RepConfig, Representation, default_sigmas, represent
 
 DATA = "synthetic:shapes?n=12&size=16&seed=2"
-CONFIG = ModelConfig(widths=(8, 16), mid_width=16, enc_depth=2, mid_depth=1, dec_depth=2)
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "model.safetensors"
-    save_weights(path, BlindUNet(CONFIG))
-    return path
+def model(two_level_weights):
+    return two_level_weights
 
 
 def rep_config(**overrides) -> RepConfig:
@@ -96,7 +92,7 @@ def test_a_different_request_or_model_is_refused_by_name(model, tmp_path):
         extract(model, tmp_path / "rep", draws=4)
     other = tmp_path / "other.safetensors"
     torch.manual_seed(1)
-    save_weights(other, BlindUNet(CONFIG))
+    save_weights(other, BlindUNet(TWO_LEVEL))
     with pytest.raises(ConfigError, match="other model"):
         represent(load_denoiser(other), open_source(DATA), rep_config(), tmp_path / "rep", model_path=other)
     with pytest.raises(DataError, match="extracted from another model"):

@@ -13,6 +13,12 @@ from matplotlib.figure import Figure
 from ..io import atomic_file
 
 
+def saved(folder: str | Path, name: str) -> dict[str, np.ndarray]:
+    """The arrays of FOLDER/NAME.npz, read into memory: what a figure is drawn from."""
+    with np.load(Path(folder) / f"{name}.npz", allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
 def show(ax: Axes, image: np.ndarray, title: str | None = None) -> None:
     """An H×W×C image in [0, 1] (clipped), grayscale when C = 1."""
     image = np.clip(image, 0.0, 1.0)

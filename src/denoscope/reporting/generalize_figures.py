@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .figures import save_png, show
+from .figures import save_png, saved, show
 
 TRANSITION = "generalize.png"
 
@@ -56,12 +56,10 @@ def pairs_figure(a: dict, n: int, path: Path) -> None:
 def draw_generalize(folder: str | Path) -> list[Path]:
     """The transition figure and one page of sample pairs per N of a saved generalize folder; their paths."""
     folder = Path(folder)
-    with np.load(folder / "generalize.npz") as f:
-        summary = dict(f)
+    summary = saved(folder, "generalize")
     transition_figure(summary, folder / TRANSITION)
     written = [folder / TRANSITION]
     for n in summary["sizes"]:
-        with np.load(folder / f"samples-{n:06d}.npz") as f:
-            pairs_figure(dict(f), int(n), folder / f"pairs-{n:06d}.png")
+        pairs_figure(saved(folder, f"samples-{n:06d}"), int(n), folder / f"pairs-{n:06d}.png")
         written.append(folder / f"pairs-{n:06d}.png")
     return written

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .figures import save_png, show
+from .figures import save_png, saved, show
 
 SPECTRA = "jacobian-spectra.png"
 EIGENVECTORS = "jacobian-eigenvectors.png"
@@ -51,8 +51,7 @@ def eigenvector_figure(a: dict, path: Path) -> None:
 def draw_jacobian(folder: str | Path) -> list[Path]:
     """The spectra/trace figure and the eigenvector grid of a saved jacobian folder; their paths."""
     folder = Path(folder)
-    with np.load(folder / "jacobian.npz") as f:
-        a = dict(f)
+    a = saved(folder, "jacobian")
     spectra_figure(a, folder / SPECTRA)
     eigenvector_figure(a, folder / EIGENVECTORS)
     return [folder / SPECTRA, folder / EIGENVECTORS]

@@ -9,12 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import OUT_METRICS
-from .figures import distance_scatter, image_grid, reconstruction_panels, sigma_match_figure
-
-
-def saved(folder: Path, name: str) -> dict[str, np.ndarray]:
-    with np.load(folder / f"{name}.npz") as z:
-        return {k: z[k] for k in z.files}
+from .figures import distance_scatter, image_grid, reconstruction_panels, saved, sigma_match_figure
 
 
 def draw_sample(folder: str | Path) -> list[Path]:
