@@ -10,6 +10,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from .config import PRESET_HELP, RunOptions, TrainConfig
 from .errors import DenoscopeError
@@ -32,7 +33,7 @@ def stage(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except DenoscopeError as e:
-            console.print(f"[bold red]error:[/] {e}")
+            console.print(Text.assemble(("error:", "bold red"), f" {e}"), highlight=False)
             raise typer.Exit(1)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]: files already written are complete; a training run continues with --resume")
