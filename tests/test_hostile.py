@@ -1,10 +1,13 @@
 """Hostile input: verbatim messages, refusals before anything is written, one writer per folder, stage markers."""
 
+import numpy as np
 import pytest
 import typer
+from typer.testing import CliRunner
 
-from denoscope.cli import stage
+from denoscope.cli import app, stage
 from denoscope.errors import ConfigError
+from denoscope.training import batch_notes
 
 
 def test_an_error_message_is_printed_verbatim_without_markup_parsing(capsys):
@@ -18,3 +21,70 @@ def test_an_error_message_is_printed_verbatim_without_markup_parsing(capsys):
         fails()
     err = capsys.readouterr().err
     assert "error:" in err and message in err, err
+
+
+SHAPES = "synthetic:shapes?n=12&size=16&seed=2"
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def refused(done, out, *words):
+    """Exit 1, one sentence naming `words`, no traceback, and `out` not made."""
+    assert done.exit_code == 1, done.output
+    assert "error:" in done.output and "Traceback" not in done.output, done.output
+    for w in words:
+        assert w in done.output, done.output
+    assert not out.exists(), list(out.iterdir())
+
+
+@pytest.fixture(scope="module")
+def rep(two_level_weights, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep") / "rep"
+    done = invoke("represent", "--model", two_level_weights, "--data", SHAPES, "--out", out, "--sigma", "0.1", "0.5",
+                  "--noise-draws", "1", "--maps", "4")
+    assert done.exit_code == 0, done.output
+    return out
+
+
+@pytest.mark.parametrize("args, words", [
+    (("train", "--data", SHAPES, "--preset", "tiny", "--steps", "1", "--image-size", "16", "--resize", "stretch"), ("resize", "stretch")),
+    (("represent", "--data", SHAPES, "--image-size", "0"), ("image size", "0")),
+    (("denoise", "--data", SHAPES, "--max-images", "0"), ("max images", "0")),
+    (("reconstruct", "--data", SHAPES, "--index", "0", "--noise-draws", "0", "--max-steps", "2", "--mean-from", SHAPES), ("noise_draws", "0")),
+    (("distance", "--data", SHAPES, "--pairs", "1", "--noise-draws", "0", "--max-steps", "2", "--mean-from", SHAPES), ("noise_draws", "0")),
+])
+def test_named_user_mistakes_are_one_sentence_and_write_nothing(two_level_weights, tmp_path, args, words):
+    out = tmp_path / "out"
+    model = () if args[0] == "train" else ("--model", two_level_weights)
+    refused(invoke(*args, *model, "--out", out), out, *words)
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--sigma", "-1"), ("sigma", "-1")),
+    (("--sigma", "nan"), ("sigma", "nan")),
+    (("--max-images", "0"), ("--max-images", "--images")),
+    (("--images", SHAPES, "--max-images", "0"), ("subset", "0")),
+])
+def test_analyse_refuses_a_negative_sigma_and_a_max_images_it_cannot_use(rep, tmp_path, args, words):
+    out = tmp_path / "out"
+    refused(invoke("analyse", "--rep", rep, "--out", out, *args), out, *words)
+
+
+def test_a_batch_larger_than_the_training_set_is_said(tmp_path):
+    assert batch_notes(8, 8) == []
+    done = invoke("train", "--data", "synthetic:shapes?n=6&size=16", "--holdout", "1", "--preset", "tiny", "--steps", "1",
+                  "--batch-size", "20", "--out", tmp_path / "run")
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert "batch size 20 is larger than the 5 training images: every batch repeats each image about 4 times" in said, said
+
+
+def test_inverse_brings_larger_images_to_the_start_size_with_a_note(two_level_weights, tmp_path):
+    done = invoke("inverse", "--model", two_level_weights, "--data", "synthetic:shapes?n=3&size=32", "--mean-from", SHAPES,
+                  "--task", "box", "--n", "2", "--max-steps", "2", "--out", tmp_path / "inv")
+    assert done.exit_code == 0, done.output
+    assert "2 image(s) of 32×32 center-cropped and resized to the model's 16×16" in " ".join(done.output.split())
+    assert np.load(tmp_path / "inv" / "inverse.npz")["original"].shape[1:3] == (16, 16)

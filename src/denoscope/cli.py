@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .config import PRESET_HELP, RunOptions, TrainConfig
-from .errors import DenoscopeError
+from .errors import ConfigError, DenoscopeError
 from .sampling.engine import DiffusionConfig
 from .sampling.guidance import GuidanceConfig
 
@@ -212,6 +212,8 @@ def analyse(
     check_writable(out)
     r = Representation(rep)
     source = None
+    if max_images is not None and images is None:
+        raise ConfigError("--max-images chooses among the --images of the REP's source; give --images too")
     if images is not None:
         source = open_source(images)
         if max_images is not None:
@@ -344,6 +346,8 @@ def inverse(
     result = run(denoiser, data, task, n, s.seed, s.config, mean=s.start(denoiser), progress=True)
     paths = save_and_draw(result, out, draw_inverse)
     m = result.metrics
+    for note in m["notes"]:
+        console.print(Text.assemble(("note:", "yellow"), f" {note}"), highlight=False)
     console.print(f"{task}: PSNR {m['psnr_mean']:.2f} dB (pseudo-inverse {m['psnr_pseudo_inverse_mean']:.2f} dB)")
     say_cost(m)
     say_outputs(paths)
@@ -473,7 +477,6 @@ def jacobian(
     from .analysis.jacobian import MAX_SIDE, adaptive_basis, check_sigmas
     from .checkpoint import load_denoiser
     from .data import Transform, open_source, stack_images
-    from .errors import ConfigError
     from .io import check_writable
     from .reporting.jacobian_figures import draw_jacobian
     from .runtime import resolve_device

@@ -340,7 +340,7 @@ def train(
                           resume=resuming, progress=progress)
         heldout = heldout.to(device)
         with trainer:
-            for note in images.notes:
+            for note in [*images.notes, *batch_notes(config.batch_size, len(trainset))]:
                 trainer.say(f"[yellow]note:[/] {note}")
             for x, keys in step_batches(trainset, schedule, trainer.step_count, trainer.total, rank, world, device, options, progress):
                 trainer.step(x, keys)
@@ -350,6 +350,14 @@ def train(
         return run / WEIGHTS
     finally:
         teardown_distributed()
+
+
+def batch_notes(batch_size: int, n_train: int) -> list[str]:
+    """Say it when a batch is larger than the training set: each batch then repeats every image."""
+    if batch_size <= n_train:
+        return []
+    return [f"batch size {batch_size} is larger than the {n_train} training images: every batch repeats each image "
+            f"about {batch_size / n_train:.0f} times and an epoch is one step"]
 
 
 def new_model(model_config: ModelConfig, seed: int, device: torch.device) -> BlindUNet:

@@ -48,6 +48,8 @@ def analyse(rep: Representation, images: ImageSet | None = None, sigma: float = 
             queries: int = 8, progress: bool = False) -> StageResult:
     """Every analysis whose inputs exist (with `images` also those that compare with pixels or show images), and the
     paper's findings judged on them (metrics["findings"]); one array entry per analysis .npz, and the thumbnails."""
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise ConfigError(f"sigma must be a finite noise level ≥ 0, got {sigma}")
     with stage_bar("analyse", 6, progress) as update:
         result = _analyse(rep, images, sigma, tuple(ks), seed, queries, update)
         update(completed=6, status="")
