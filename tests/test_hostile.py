@@ -1,5 +1,12 @@
 """Hostile input: verbatim messages, refusals before anything is written, one writer per folder, stage markers."""
 
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import typer
@@ -7,6 +14,7 @@ from typer.testing import CliRunner
 
 from denoscope.cli import app, stage
 from denoscope.errors import ConfigError
+from denoscope.io import folder_lock
 from denoscope.training import batch_notes
 
 
@@ -88,3 +96,52 @@ def test_inverse_brings_larger_images_to_the_start_size_with_a_note(two_level_we
     assert done.exit_code == 0, done.output
     assert "2 image(s) of 32×32 center-cropped and resized to the model's 16×16" in " ".join(done.output.split())
     assert np.load(tmp_path / "inv" / "inverse.npz")["original"].shape[1:3] == (16, 16)
+
+
+HOLD = """
+import sys, time
+from denoscope.io import folder_lock
+with folder_lock(sys.argv[1], "run folder"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def holding(folder):
+    """A second process that holds the lock of `folder` until killed."""
+    p = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_resume_while_another_process_writes_the_run_is_refused_and_writes_nothing(tmp_path):
+    run = tmp_path / "run"
+    assert invoke("train", "--data", SHAPES, "--preset", "tiny", "--steps", "1", "--batch-size", "4", "--holdout", "2", "--out", run).exit_code == 0
+    holder = holding(run)
+    try:
+        before = snapshot(run)
+        done = invoke("train", "--out", run, "--resume", "--steps", "2")
+        assert done.exit_code == 1 and "Traceback" not in done.output, done.output
+        assert f"is being written by pid {holder.pid} on {socket.gethostname()} since" in " ".join(done.output.split()), done.output
+        assert snapshot(run) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    done = invoke("train", "--out", run, "--resume", "--steps", "2")
+    assert done.exit_code == 0, done.output
+    assert f"took over the lock of {run} left by pid {holder.pid}" in " ".join(done.output.split()), done.output
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 2
+    assert not (run / ".denoscope.lock").exists()
+
+
+def test_a_refused_stage_removes_the_folder_its_lock_made(tmp_path):
+    out = tmp_path / "new"
+    with pytest.raises(ConfigError):
+        with folder_lock(out):
+            raise ConfigError("refused")
+    assert not out.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .config import PRESET_HELP, RunOptions, TrainConfig
-from .errors import ConfigError, DenoscopeError
+from .errors import ConfigError, DenoscopeError, Note
 from .sampling.engine import DiffusionConfig
 from .sampling.guidance import GuidanceConfig
 
@@ -25,13 +26,27 @@ def default(cls: type, name: str) -> Any:
     return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
 
+def say_note(show: Callable) -> Callable:
+    """Notes (errors.Note) as one yellow line; every other warning as Python shows it."""
+
+    def showwarning(message, category, *args, **kwargs):
+        if issubclass(category, Note):
+            console.print(Text.assemble(("note:", "yellow"), f" {message}"), highlight=False)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return showwarning
+
+
 def stage(fn: Callable) -> Callable:
     """The user's mistakes become one red sentence and exit 1; Ctrl-C exits 130; anything else is a bug and shows its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = say_note(warnings.showwarning)
+                return fn(*args, **kwargs)
         except DenoscopeError as e:
             console.print(Text.assemble(("error:", "bold red"), f" {e}"), highlight=False)
             raise typer.Exit(1)

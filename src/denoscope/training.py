@@ -6,6 +6,7 @@ so a run computes the same batches on 1 or N processes and its resume is bit-exa
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -35,7 +36,7 @@ from .data.memory import DeviceBatches, decode_all
 from .denoiser import Denoiser, apply_head
 from .errors import ConfigError, DenoscopeError
 from .evaluate import heldout_psnr
-from .io import METRICS, RUN_CONFIG, STATE, WEIGHTS, check_writable, ensure_dir, remove_stale_temps, write_text
+from .io import METRICS, RUN_CONFIG, STATE, WEIGHTS, check_writable, ensure_dir, folder_lock, remove_stale_temps, write_text
 from .nn.unet import BlindUNet
 from .runtime import autocast, init_distributed, teardown_distributed
 
@@ -329,25 +330,26 @@ def train(
     check_writable(run, "run folder")
     rank, world, device = init_distributed(options.device)
     try:
-        if config.batch_size % world:
-            raise ConfigError(f"batch size {config.batch_size} must be divisible by the {world} processes")
-        images, trainset, heldout = load_data(config)
-        model_config = dataclasses.replace(model_config, channels=images.channels)
-        if resuming:
-            check_resume(run, model_config, config)
-        schedule = Schedule(len(trainset), config.batch_size, config.seed)
-        trainer = Trainer(model_config, config, options, run, schedule.steps_per_epoch, device=device, rank=rank, world=world,
-                          resume=resuming, progress=progress)
-        heldout = heldout.to(device)
-        with trainer:
-            for note in [*images.notes, *batch_notes(config.batch_size, len(trainset))]:
-                trainer.say(f"[yellow]note:[/] {note}")
-            for x, keys in step_batches(trainset, schedule, trainer.step_count, trainer.total, rank, world, device, options, progress):
-                trainer.step(x, keys)
-                trainer.after_step(heldout)
-        if world > 1:
-            dist.barrier()
-        return run / WEIGHTS
+        with folder_lock(run, "run folder") if rank == 0 else contextlib.nullcontext():
+            if config.batch_size % world:
+                raise ConfigError(f"batch size {config.batch_size} must be divisible by the {world} processes")
+            images, trainset, heldout = load_data(config)
+            model_config = dataclasses.replace(model_config, channels=images.channels)
+            if resuming:
+                check_resume(run, model_config, config)
+            schedule = Schedule(len(trainset), config.batch_size, config.seed)
+            trainer = Trainer(model_config, config, options, run, schedule.steps_per_epoch, device=device, rank=rank, world=world,
+                              resume=resuming, progress=progress)
+            heldout = heldout.to(device)
+            with trainer:
+                for note in [*images.notes, *batch_notes(config.batch_size, len(trainset))]:
+                    trainer.say(f"[yellow]note:[/] {note}")
+                for x, keys in step_batches(trainset, schedule, trainer.step_count, trainer.total, rank, world, device, options, progress):
+                    trainer.step(x, keys)
+                    trainer.after_step(heldout)
+            if world > 1:
+                dist.barrier()
+            return run / WEIGHTS
     finally:
         teardown_distributed()
 

@@ -7,6 +7,7 @@ or kept in memory.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -24,7 +25,7 @@ from ..config import to_dict
 from ..data import ImageSet, Transform, stack_images
 from ..denoiser import Denoiser, noise_averaged_means
 from ..errors import ConfigError
-from ..io import check_writable, ensure_dir, remove_stale_temps
+from ..io import check_writable, ensure_dir, folder_lock, remove_stale_temps
 from .store import DONE, MANIFEST, Representation, RowArray, RowFile, side_arrays, write_manifest, write_side_files
 
 AUTHORS_SIGMAS = (0, 10, 30, 50, 70, 90, 110, 130, 150, 170, 190, 210, 230, 255, 300, 400, 510, 650, 765)  # /255
@@ -172,7 +173,9 @@ def represent(
         stats = extract(denoiser, images, config, names, transform, list(range(len(images))), means, done, maps, manifest, batch_images, progress)
         rep = Representation(None, manifest, {name: f.array for name, f in made.items()} | side_arrays(images.labels, images.factors))
     else:
-        stats = extract_into(out, denoiser, images, config, names, transform, manifest, blocks, rows, map_shape, batch_images, progress)
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        with folder_lock(out, "representation folder") if rank == 0 else contextlib.nullcontext():
+            stats = extract_into(out, denoiser, images, config, names, transform, manifest, blocks, rows, map_shape, batch_images, progress)
         rep = Representation(out)
     rep.extracted = stats
     return rep

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError, OutputError
-from ..io import check_writable, ensure_dir, write_json, write_npy
+from ..io import check_writable, ensure_dir, folder_lock, write_json, write_npy
 
 MANIFEST = "manifest.json"
 DONE = "done.npy"
@@ -146,9 +146,10 @@ class Representation:
         check_writable(out, "representation folder")
         if (out / MANIFEST).exists():
             raise OutputError(f"{out} already holds a representation; choose another folder")
-        for name, values in self.arrays.items():
-            write_npy(out / f"{name}.npy", values)
-        write_manifest(out, self.manifest)
+        with folder_lock(out, "representation folder"):
+            for name, values in self.arrays.items():
+                write_npy(out / f"{name}.npy", values)
+            write_manifest(out, self.manifest)
         return Representation(out)
 
 
