@@ -13,8 +13,10 @@ import typer
 from typer.testing import CliRunner
 
 from denoscope.cli import app, stage
-from denoscope.errors import ConfigError
+from denoscope.errors import ConfigError, OutputError
 from denoscope.io import folder_lock
+from denoscope.reporting.inputs import recognise
+from denoscope.results import StageResult
 from denoscope.training import batch_notes
 
 
@@ -145,3 +147,39 @@ def test_a_refused_stage_removes_the_folder_its_lock_made(tmp_path):
         with folder_lock(out):
             raise ConfigError("refused")
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    run = tmp_path_factory.mktemp("marked") / "run"
+    done = invoke("train", "--data", SHAPES, "--preset", "tiny", "--steps", "1", "--batch-size", "4", "--holdout", "2", "--out", run)
+    assert done.exit_code == 0, done.output
+    return run
+
+
+def test_denoise_into_a_training_run_is_refused_before_anything_is_written(run_folder):
+    assert json.loads((run_folder / "stage.json").read_text())["stage"] == "train"
+    before = snapshot(run_folder)
+    done = invoke("denoise", "--model", run_folder, "--data", SHAPES, "--out", run_folder)
+    assert done.exit_code == 1 and "Traceback" not in done.output, done.output
+    assert "holds the output of train; denoise writes into a folder of its own" in " ".join(done.output.split())
+    assert snapshot(run_folder) == before
+
+
+def test_a_stage_refuses_another_stages_folder_and_keeps_its_own(rep, tmp_path):
+    with pytest.raises(OutputError, match="holds the output of represent"):
+        StageResult("analyse", {"n": 1}).save(rep)
+    out = tmp_path / "inverse"
+    StageResult("inverse", {"n": 1}).save(out)
+    StageResult("inverse", {"n": 2}).save(out)
+    assert json.loads((out / "metrics.json").read_text()) == {"n": 2}
+    with pytest.raises(OutputError, match="holds the output of inverse; denoise"):
+        StageResult("denoise", {"n": 3}).save(out)
+    done = invoke("represent", "--model", out, "--data", SHAPES, "--out", out)
+    assert done.exit_code == 1 and "holds the output of inverse; represent" in " ".join(done.output.split()), done.output
+
+
+def test_readers_take_the_stage_from_the_marker_before_the_files(tmp_path):
+    out = tmp_path / "inverse"
+    StageResult("inverse", {"n": 1}, {"inverse": {"a": np.zeros(1)}, "examples": {"a": np.zeros(1)}}).save(out)
+    assert recognise(out).kind == "inverse"

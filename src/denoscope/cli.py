@@ -144,7 +144,7 @@ def denoise(
 
     sigmas = [*sigma, *(more_sigma or [])]
     check_sigmas(sigmas)
-    check_writable(out)
+    check_writable(out, stage="denoise")
     images = open_source(data, channels=channels)
     net = load_denoiser(model, device=resolve_device(device), batch_size=batch_size, channels=images.channels)
     for note in images.notes:
@@ -184,7 +184,7 @@ def represent(
     from .representation import RepConfig, model_sigmas, represent as run_extraction
     from .runtime import init_distributed, teardown_distributed
 
-    check_writable(out, "representation folder")
+    check_writable(out, "representation folder", stage="represent")
     images = open_source(data)
     if max_images is not None:
         images = images.subset(max_images, seed)
@@ -224,7 +224,7 @@ def analyse(
     from .reporting.analysis_figures import draw_analysis
     from .representation import Representation
 
-    check_writable(out)
+    check_writable(out, stage="analyse")
     r = Representation(rep)
     source = None
     if max_images is not None and images is None:
@@ -274,13 +274,13 @@ class Sampling:
     mean_from: str | None
     device: str | None
 
-    def load(self, out: Path):
+    def load(self, out: Path, stage: str):
         """Refuse an output folder that cannot be written before anything is computed; then the denoiser."""
         from .checkpoint import load_denoiser
         from .io import check_writable
         from .runtime import resolve_device
 
-        check_writable(out)
+        check_writable(out, stage=stage)
         return load_denoiser(self.model, device=resolve_device(self.device))
 
     def start(self, denoiser, size: int | None = None):
@@ -337,7 +337,7 @@ def sample(
     from .reporting.sampling_figures import draw_sample
     from .sampling.stages import sample as run
 
-    denoiser = s.load(out)
+    denoiser = s.load(out, "sample")
     result = run(denoiser, n, s.seed, s.config, mean=s.start(denoiser, size), progress=True)
     paths = save_and_draw(result, out, draw_sample)
     say_cost(result.metrics)
@@ -357,7 +357,7 @@ def inverse(
     from .reporting.sampling_figures import draw_inverse
     from .sampling.stages import inverse as run
 
-    denoiser = s.load(out)
+    denoiser = s.load(out, "inverse")
     result = run(denoiser, data, task, n, s.seed, s.config, mean=s.start(denoiser), progress=True)
     paths = save_and_draw(result, out, draw_inverse)
     m = result.metrics
@@ -396,7 +396,7 @@ def reconstruct(
     from .sampling.stages import reconstruct as run
 
     guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters, phi_of=phi_of, draws=match_draws)
-    denoiser = s.load(out)
+    denoiser = s.load(out, "reconstruct")
     result = run(denoiser, images=data, index=index, rep=rep, cluster=cluster, k=k, phi_sigma=phi_sigma, n=n, seed=s.seed,
                  noise_draws=noise_draws, config=s.config, guidance=guidance, baselines=baselines, probe_data=probe_data,
                  probe_images=probe_images, assess_sigma=assess_sigma, mean=s.start(denoiser), progress=True)
@@ -434,7 +434,7 @@ def distance(
     from .sampling.stages import distance as run
 
     guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters)
-    denoiser = s.load(out)
+    denoiser = s.load(out, "distance")
     result = run(denoiser, data, pairs, n, levels, phi_sigma, noise_draws, s.seed, s.config, guidance, mean=s.start(denoiser), progress=True)
     paths = save_and_draw(result, out, draw_distance)
     console.print(f"B/A = {result.metrics['B_over_A']:.2f} over {result.metrics['pairs']} pairs (paper: 2.9); correlation {result.metrics['pearson']:.2f}")
@@ -500,7 +500,7 @@ def jacobian(
     check_sigmas(sigmas)
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
-    check_writable(out)
+    check_writable(out, stage="jacobian")
     denoiser = load_denoiser(model, device=resolve_device(device))
     images = open_source(data, channels=denoiser.config.channels)
     if not 0 <= index < len(images):
@@ -556,7 +556,7 @@ def generalize(
         lr_halve_steps=lr_halve_steps, sigma_max=sigma_max, flip=flip, channels=channels, image_size=image_size, holdout=holdout,
         samples=samples, copy_psnr=copy_psnr, seed=seed,
         diffusion=DiffusionConfig(sigma_final=sigma_final, h0=h0, beta=beta, max_steps=max_steps))
-    check_writable(out)
+    check_writable(out, stage="generalize")
     result = run(data, out, config, device=resolve_device(device), progress=True)
     written = result.save(out) + draw_generalize(out)
     for m in result.metrics["sizes"]:

@@ -24,8 +24,11 @@ WEIGHTS = "model.safetensors"
 STATE = "checkpoint.safetensors"
 # OUT/ of every analysing stage
 OUT_METRICS = "metrics.json"
-# every folder a stage writes: its one writer
+# REP/: what `represent` writes first
+REP_MANIFEST = "manifest.json"
+# every folder a stage writes: its one writer, and which stage wrote it
 LOCK = ".denoscope.lock"
+MARKER = "stage.json"
 
 TMP = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)$")
 
@@ -64,9 +67,42 @@ def ensure_dir(folder: str | Path, what: str = "output folder") -> Path:
     return folder
 
 
-def check_writable(folder: str | Path, what: str = "output folder") -> None:
-    """Refuse, before anything is computed, a folder that could not be created or written."""
+def written_by(folder: str | Path) -> str | None:
+    """The stage whose output `folder` holds: its stage.json, else a run's config.toml or a REP's manifest.json."""
     folder = Path(folder)
+    marker = folder / MARKER
+    if marker.is_file():
+        try:
+            return str(json.loads(marker.read_text())["stage"])
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            raise OutputError(f"{marker} is not a readable stage marker; expected {{\"stage\": NAME, …}}") from None
+    if (folder / RUN_CONFIG).is_file():
+        return "train"
+    if (folder / REP_MANIFEST).is_file():
+        return "represent"
+    return None
+
+
+def check_stage(folder: str | Path, stage: str) -> None:
+    """Refuse to write `stage`'s output into a folder that another stage wrote."""
+    owner = written_by(folder)
+    if owner is not None and owner != stage:
+        raise OutputError(f"{folder} holds the output of {owner}; {stage} writes into a folder of its own, so choose another one")
+
+
+def write_marker(folder: str | Path, stage: str) -> None:
+    """stage.json: which stage (and which denoscope) wrote this folder, for the next writer and every reader."""
+    from . import __version__
+
+    write_json(Path(folder) / MARKER, {"stage": stage, "denoscope": __version__})
+
+
+def check_writable(folder: str | Path, what: str = "output folder", stage: str | None = None) -> None:
+    """Refuse, before anything is computed, a folder that could not be created or written (or, given the `stage` that
+    will write it, one that another stage wrote)."""
+    folder = Path(folder)
+    if stage is not None:
+        check_stage(folder, stage)
     probe = folder
     while not probe.exists():
         if probe.parent == probe:

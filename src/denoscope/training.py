@@ -36,7 +36,7 @@ from .data.memory import DeviceBatches, decode_all
 from .denoiser import Denoiser, apply_head
 from .errors import ConfigError, DenoscopeError
 from .evaluate import heldout_psnr
-from .io import METRICS, RUN_CONFIG, STATE, WEIGHTS, check_writable, ensure_dir, folder_lock, remove_stale_temps, write_text
+from .io import METRICS, RUN_CONFIG, STATE, WEIGHTS, check_writable, ensure_dir, folder_lock, remove_stale_temps, write_marker, write_text
 from .nn.unet import BlindUNet
 from .runtime import autocast, init_distributed, teardown_distributed
 
@@ -327,7 +327,7 @@ def train(
     resuming = resume and (run / STATE).exists()
     if (run / STATE).exists() and not resume:
         raise ConfigError(f"{run} already holds a training run; resume it or choose another output folder")
-    check_writable(run, "run folder")
+    check_writable(run, "run folder", stage="train")
     rank, world, device = init_distributed(options.device)
     try:
         with folder_lock(run, "run folder") if rank == 0 else contextlib.nullcontext():
@@ -410,6 +410,7 @@ class Trainer:
         if self.rank == 0:
             ensure_dir(self.run, "run folder")
             remove_stale_temps(self.run)
+            write_marker(self.run, "train")
             write_config(self.run, self.model.config, self.config)
             truncate_metrics(self.run / METRICS, self.step_count)
             self.log_file = open(self.run / METRICS, "a")

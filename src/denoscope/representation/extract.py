@@ -25,7 +25,7 @@ from ..config import to_dict
 from ..data import ImageSet, Transform, stack_images
 from ..denoiser import Denoiser, noise_averaged_means
 from ..errors import ConfigError
-from ..io import check_writable, ensure_dir, folder_lock, remove_stale_temps
+from ..io import check_writable, ensure_dir, folder_lock, remove_stale_temps, write_marker
 from .store import DONE, MANIFEST, Representation, RowArray, RowFile, side_arrays, write_manifest, write_side_files
 
 AUTHORS_SIGMAS = (0, 10, 30, 50, 70, 90, 110, 130, 150, 170, 190, 210, 230, 255, 300, 400, 510, 650, 765)  # /255
@@ -107,6 +107,7 @@ def open_or_create(out: Path, manifest: dict) -> None:
         return
     ensure_dir(out, "representation folder")
     remove_stale_temps(out)
+    write_marker(out, "represent")
     write_manifest(out, manifest)
 
 
@@ -153,7 +154,7 @@ def represent(
         config, note = RepConfig(sigmas=sigmas), note or clipped
     if out is not None:
         out = Path(out)
-        check_writable(out, "representation folder")
+        check_writable(out, "representation folder", stage="represent")
     if batch_images < 1:
         raise ConfigError(f"images per batch must be at least 1, got {batch_images}")
     model_path = model_path if model_path is not None else denoiser.source

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError, OutputError
-from ..io import check_writable, ensure_dir, folder_lock, write_json, write_npy
+from ..io import REP_MANIFEST, check_writable, ensure_dir, folder_lock, write_json, write_marker, write_npy
 
-MANIFEST = "manifest.json"
+MANIFEST = REP_MANIFEST
 DONE = "done.npy"
 
 
@@ -143,10 +143,11 @@ class Representation:
         if self.path is not None:
             raise ConfigError(f"this representation is already the folder {self.path}")
         out = Path(out)
-        check_writable(out, "representation folder")
+        check_writable(out, "representation folder", stage="represent")
         if (out / MANIFEST).exists():
             raise OutputError(f"{out} already holds a representation; choose another folder")
         with folder_lock(out, "representation folder"):
+            write_marker(out, "represent")
             for name, values in self.arrays.items():
                 write_npy(out / f"{name}.npy", values)
             write_manifest(out, self.manifest)
