@@ -10,12 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
+from PIL import Image
 from typer.testing import CliRunner
 
 from denoscope.cli import app, stage
-from denoscope.errors import ConfigError, OutputError
+from denoscope.analysis.run import analyse
+from denoscope.data import open_source
+from denoscope.errors import ConfigError, DataError, OutputError
 from denoscope.io import folder_lock
 from denoscope.reporting.inputs import recognise
+from denoscope.representation import Representation
 from denoscope.results import StageResult
 from denoscope.training import batch_notes
 
@@ -183,3 +187,23 @@ def test_readers_take_the_stage_from_the_marker_before_the_files(tmp_path):
     out = tmp_path / "inverse"
     StageResult("inverse", {"n": 1}, {"inverse": {"a": np.zeros(1)}, "examples": {"a": np.zeros(1)}}).save(out)
     assert recognise(out).kind == "inverse"
+
+
+def as_folder(images, order, folder):
+    """The images of `images` as PNG files whose sorted names follow `order`."""
+    folder.mkdir()
+    for name, i in enumerate(order):
+        Image.fromarray(images[int(i)]).save(folder / f"{name:02d}.png")
+    return folder
+
+
+def test_analyse_refuses_the_same_images_in_another_order(rep, tmp_path):
+    images = open_source(SHAPES)
+    same = as_folder(images, range(len(images)), tmp_path / "same")
+    shuffled = as_folder(images, np.random.default_rng(0).permutation(len(images)), tmp_path / "shuffled")
+    representation = Representation(rep)
+    representation.check_source(open_source(str(same)))
+    with pytest.raises(DataError, match="same count, but the pixels of its images"):
+        analyse(representation, images=open_source(str(shuffled)))
+    out = tmp_path / "out"
+    refused(invoke("analyse", "--rep", rep, "--images", shuffled, "--out", out), out, "is not the source the REP was extracted from")

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import rng
 from ..data import ImageSet, Transform, stack_images
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..progress import stage_bar
 from ..representation import Representation
 from ..results import StageResult
@@ -29,8 +29,7 @@ BROWSE_K = 8  # neighbours kept for every image, for the explorer
 
 def pixels_of(images: ImageSet, rep: Representation) -> np.ndarray:
     """N×H×W×C float32 images in [0, 1], checked to be the images the representation was extracted from."""
-    if len(images) != rep.n:
-        raise DataError(f"{images.name} holds {len(images)} images but {rep.path} was extracted from {rep.n} ({rep.manifest['source']})")
+    rep.check_source(images)
     size = rep.manifest.get("image_size")
     x = stack_images(images, np.arange(len(images)), Transform(size=size, mode="center-crop") if size else Transform())
     return x.permute(0, 2, 3, 1).numpy()

@@ -26,7 +26,7 @@ from ..data import ImageSet, Transform, stack_images
 from ..denoiser import Denoiser, noise_averaged_means
 from ..errors import ConfigError
 from ..io import check_writable, ensure_dir, folder_lock, remove_stale_temps, write_marker
-from .store import DONE, MANIFEST, Representation, RowArray, RowFile, side_arrays, write_manifest, write_side_files
+from .store import DONE, MANIFEST, fingerprint, Representation, RowArray, RowFile, side_arrays, write_manifest, write_side_files
 
 AUTHORS_SIGMAS = (0, 10, 30, 50, 70, 90, 110, 130, 150, 170, 190, 210, 230, 255, 300, 400, 510, 650, 765)  # /255
 
@@ -76,6 +76,7 @@ def manifest_for(config: RepConfig, denoiser: Denoiser, images: ImageSet, model_
         "format": 1,
         "source": images.name,
         "images": len(images),
+        "fingerprint": fingerprint(images),
         "blocks": blocks,
         "sigmas": list(config.sigmas),
         "draws": config.draws,
