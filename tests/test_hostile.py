@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from denoscope.cli import app, stage
 from denoscope.analysis.run import analyse
 from denoscope.data import open_source
-from denoscope.errors import ConfigError, DataError, OutputError
+from denoscope.errors import ConfigError, DataError, Note, OutputError
 from denoscope.io import folder_lock
 from denoscope.reporting.inputs import recognise
 from denoscope.representation import Representation
@@ -31,10 +32,15 @@ def test_an_error_message_is_printed_verbatim_without_markup_parsing(capsys):
     def fails():
         raise ConfigError(message)
 
+    @stage
+    def notes():
+        warnings.warn(message, Note)
+
     with pytest.raises(typer.Exit):
         fails()
+    notes()
     err = capsys.readouterr().err
-    assert "error:" in err and message in err, err
+    assert f"error: {message}" in err and f"note: {message}" in err, err
 
 
 SHAPES = "synthetic:shapes?n=12&size=16&seed=2"

@@ -11,10 +11,10 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
-from rich.text import Text
 
 from .config import PRESET_HELP, RunOptions, TrainConfig
 from .errors import ConfigError, DenoscopeError, Note
+from .progress import labelled
 from .sampling.engine import DiffusionConfig
 from .sampling.guidance import GuidanceConfig
 
@@ -31,7 +31,7 @@ def say_note(show: Callable) -> Callable:
 
     def showwarning(message, category, *args, **kwargs):
         if issubclass(category, Note):
-            console.print(Text.assemble(("note:", "yellow"), f" {message}"), highlight=False)
+            console.print(labelled("note:", str(message)), highlight=False)
         else:
             show(message, category, *args, **kwargs)
 
@@ -48,7 +48,7 @@ def stage(fn: Callable) -> Callable:
                 warnings.showwarning = say_note(warnings.showwarning)
                 return fn(*args, **kwargs)
         except DenoscopeError as e:
-            console.print(Text.assemble(("error:", "bold red"), f" {e}"), highlight=False)
+            console.print(labelled("error:", str(e), "bold red"), highlight=False)
             raise typer.Exit(1)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]: files already written are complete; a training run continues with --resume")
@@ -148,7 +148,7 @@ def denoise(
     images = open_source(data, channels=channels)
     net = load_denoiser(model, device=resolve_device(device), batch_size=batch_size, channels=images.channels)
     for note in images.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(labelled("note:", note), highlight=False)
     result = run(net, images, sigmas, seed=seed, max_images=max_images, batch_size=batch_size, progress=True)
     examples, metrics = result.save(out)
     figures = draw_denoise(out)
@@ -196,7 +196,7 @@ def represent(
         config = RepConfig(sigmas=tuple(sorted(sigmas)), draws=noise_draws, blocks=names, inputs=inputs, seed=seed,
                            image_size=image_size, maps=maps)
         if note:
-            console.print(f"[yellow]note:[/] {note}")
+            console.print(labelled("note:", note), highlight=False)
         stats = run_extraction(denoiser, images, config, out, note=note, batch_images=batch_size, progress=True).extracted
     finally:
         teardown_distributed()
@@ -239,7 +239,7 @@ def analyse(
     for f in result.metrics["findings"].values():
         console.print(summary_line(f), markup=False, highlight=False)
     for line in result.metrics["not_computed"]:
-        console.print(f"[yellow]not computed:[/] {line}")
+        console.print(labelled("not computed:", line), highlight=False)
     console.print(f"outputs: {out / 'metrics.json'}, {len(list(out.glob('*.npz')))} .npz files, {len(figures)} figures in {out / 'figures'}")
 
 
@@ -362,7 +362,7 @@ def inverse(
     paths = save_and_draw(result, out, draw_inverse)
     m = result.metrics
     for note in m["notes"]:
-        console.print(Text.assemble(("note:", "yellow"), f" {note}"), highlight=False)
+        console.print(labelled("note:", note), highlight=False)
     console.print(f"{task}: PSNR {m['psnr_mean']:.2f} dB (pseudo-inverse {m['psnr_pseudo_inverse_mean']:.2f} dB)")
     say_cost(m)
     say_outputs(paths)

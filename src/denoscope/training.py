@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
@@ -38,6 +39,7 @@ from .errors import ConfigError, DenoscopeError
 from .evaluate import heldout_psnr
 from .io import METRICS, RUN_CONFIG, STATE, WEIGHTS, check_writable, ensure_dir, folder_lock, remove_stale_temps, write_marker, write_text
 from .nn.unet import BlindUNet
+from .progress import labelled
 from .runtime import autocast, init_distributed, teardown_distributed
 
 
@@ -343,7 +345,7 @@ def train(
             heldout = heldout.to(device)
             with trainer:
                 for note in [*images.notes, *batch_notes(config.batch_size, len(trainset))]:
-                    trainer.say(f"[yellow]note:[/] {note}")
+                    trainer.say(labelled("note:", note))
                 for x, keys in step_batches(trainset, schedule, trainer.step_count, trainer.total, rank, world, device, options, progress):
                     trainer.step(x, keys)
                     trainer.after_step(heldout)
@@ -424,7 +426,7 @@ class Trainer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def say(self, text: str) -> None:
+    def say(self, text: str | Text) -> None:
         """A line on the console above the bar (rank 0, with progress on)."""
         if self.progress and self.rank == 0:
             self.bar.console.print(text)
@@ -468,7 +470,7 @@ class Trainer:
             self.loss_of = denoising_loss
             note = f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); training eagerly"
             self.record({"step": self.step_count, "compile_error": note})
-            self.say(f"[yellow]note:[/] {note} (--compile shows the error, --no-compile skips the try)")
+            self.say(labelled("note:", f"{note} (--compile shows the error, --no-compile skips the try)"))
             return self.loss_of(self.net, x, keys, self.config, head)
 
     def note_compile_time(self, loss: torch.Tensor) -> None:
