@@ -213,3 +213,14 @@ def test_analyse_refuses_the_same_images_in_another_order(rep, tmp_path):
         analyse(representation, images=open_source(str(shuffled)))
     out = tmp_path / "out"
     refused(invoke("analyse", "--rep", rep, "--images", shuffled, "--out", out), out, "is not the source the REP was extracted from")
+
+
+def test_an_extraction_is_not_resumed_on_images_that_changed_under_the_same_name(two_level_weights, tmp_path):
+    images = open_source(SHAPES)
+    source = as_folder(images, range(len(images)), tmp_path / "source")
+    args = ("represent", "--model", two_level_weights, "--data", source, "--out", tmp_path / "rep", "--sigma", "0.1", "--noise-draws", "1", "--maps", "0")
+    assert invoke(*args).exit_code == 0
+    for name, i in enumerate(np.random.default_rng(1).permutation(len(images))):
+        Image.fromarray(images[int(i)]).save(source / f"{name:02d}.png")
+    done = invoke(*args)
+    assert done.exit_code == 1 and "other pixels (the source's images changed or were reordered)" in " ".join(done.output.split()), done.output

@@ -103,6 +103,8 @@ def open_or_create(out: Path, manifest: dict) -> None:
         changed = [k for k in IDENTITY if old.get(k) != manifest.get(k)]
         if old["model"]["sha256"] != manifest["model"]["sha256"]:
             changed.insert(0, "model")
+        if old.get("fingerprint") not in (None, manifest["fingerprint"]):
+            changed.append("pixels (the source's images changed or were reordered)")
         if changed:
             raise ConfigError(f"{out} holds an extraction with other {', '.join(changed)}; resume it with the same request or choose another output folder")
         return
