@@ -203,6 +203,22 @@ def as_folder(images, order, folder):
     return folder
 
 
+def test_an_interrupt_says_how_that_command_continues(capsys):
+    @stage
+    def represent():
+        raise KeyboardInterrupt
+
+    with pytest.raises(typer.Exit):
+        represent()
+    err = " ".join(capsys.readouterr().err.split())
+    assert "the same represent command continues the REP" in err and "--resume" not in err, err
+
+
+def test_a_missing_rep_folder_is_called_missing(tmp_path):
+    out = tmp_path / "out"
+    refused(invoke("analyse", "--rep", tmp_path / "nowhere", "--out", out), out, "nowhere does not exist; expected a REP folder")
+
+
 def test_analyse_refuses_the_same_images_in_another_order(rep, tmp_path):
     images = open_source(SHAPES)
     same = as_folder(images, range(len(images)), tmp_path / "same")

@@ -38,6 +38,10 @@ def say_note(show: Callable) -> Callable:
     return showwarning
 
 
+# how an interrupted command carries on where it stopped
+CONTINUE = {"train": "train --out RUN --resume continues the run", "represent": "the same represent command continues the REP"}
+
+
 def stage(fn: Callable) -> Callable:
     """The user's mistakes become one red sentence and exit 1; Ctrl-C exits 130; anything else is a bug and shows its traceback."""
 
@@ -51,7 +55,7 @@ def stage(fn: Callable) -> Callable:
             console.print(labelled("error:", str(e), "bold red"), highlight=False)
             raise typer.Exit(1)
         except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]: files already written are complete; a training run continues with --resume")
+            console.print(labelled("interrupted:", f"files already written are complete; {CONTINUE.get(fn.__name__, 'run the command again to redo it')}"))
             raise typer.Exit(130)
 
     return wrapper

@@ -190,6 +190,8 @@ def source_mismatch(manifest: dict, images: ImageSet) -> str | None:
 
 def read_manifest(rep: Path) -> dict:
     file = rep / MANIFEST
+    if not rep.is_dir():
+        raise DataError(f"{rep} {'is not a folder' if rep.exists() else 'does not exist'}; expected a REP folder written by `denoscope represent`")
     if not file.is_file():
         raise DataError(f"{rep} holds no {MANIFEST}; expected a folder written by `denoscope represent`")
     try:
