@@ -240,3 +240,15 @@ def test_an_extraction_is_not_resumed_on_images_that_changed_under_the_same_name
         Image.fromarray(images[int(i)]).save(source / f"{name:02d}.png")
     done = invoke(*args)
     assert done.exit_code == 1 and "other pixels (the source's images changed or were reordered)" in " ".join(done.output.split()), done.output
+
+
+def test_analyse_of_a_few_images_shrinks_the_counts_it_chose_and_says_so(two_level_weights, tmp_path):
+    few = "synthetic:shapes?n=6&size=16&seed=3"
+    rep6 = tmp_path / "rep"
+    assert invoke("represent", "--model", two_level_weights, "--data", few, "--out", rep6, "--sigma", "0.5", "--noise-draws", "1").exit_code == 0
+    done = invoke("analyse", "--rep", rep6, "--images", few, "--out", tmp_path / "out")
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert "6 K-means clusters instead of 10: the REP holds 6 images" in said and "5 neighbours per query instead of 8" in said
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert list(metrics["clusters"]["k"]) == ["6"] and metrics["neighbours"]["k"] == 5

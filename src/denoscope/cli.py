@@ -216,7 +216,7 @@ def analyse(
     out: Annotated[Path, typer.Option(help="Directory for metrics.json and one .npz per analysis.")],
     images: Annotated[Optional[str], typer.Option(help="The REP's image source: enables neighbours, probes, factors and thumbnails.")] = None,
     sigma: Annotated[float, typer.Option(help="σ at which φ is analysed (nearest extracted level).")] = 0.5,
-    k: Annotated[Optional[list[int]], typer.Option(help="K-means cluster counts, repeatable (default 10).")] = None,
+    k: Annotated[Optional[list[int]], typer.Option(help="K-means cluster counts, repeatable (default 10, fewer for a REP of fewer images).")] = None,
     max_images: Annotated[Optional[int], typer.Option(help="The --max-images the REP was extracted with.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of K-means, t-SNE, splits and query choice (and of --max-images).")] = 0,
 ) -> None:
@@ -237,11 +237,13 @@ def analyse(
         source = open_source(images)
         if max_images is not None:
             source = source.subset(max_images, seed)
-    result = run(r, source, sigma=sigma, ks=tuple(k or (10,)), seed=seed, progress=True)
+    result = run(r, source, sigma=sigma, ks=tuple(k) if k else None, seed=seed, progress=True)
     result.save(out)
     figures = draw_analysis(out)
     for f in result.metrics["findings"].values():
         console.print(summary_line(f), markup=False, highlight=False)
+    for line in result.metrics["notes"]:
+        console.print(labelled("note:", line), highlight=False)
     for line in result.metrics["not_computed"]:
         console.print(labelled("not computed:", line), highlight=False)
     console.print(f"outputs: {out / 'metrics.json'}, {len(list(out.glob('*.npz')))} .npz files, {len(figures)} figures in {out / 'figures'}")
