@@ -103,7 +103,7 @@ def test_evaluate_and_report_on_images_of_two_sizes(tmp_path):
 
     out = tmp_path / "report"
     result.save(out)
-    assert sorted(p.name for p in out.iterdir()) == ["examples.npz", "metrics.json"]  # computing draws nothing
+    assert sorted(p.name for p in out.iterdir()) == ["examples.npz", "metrics.json", "stage.json"]  # computing draws nothing
     assert draw_denoise(out) == [out / "denoised.png"]
     assert json.loads((out / "metrics.json").read_text()) == metrics
     with np.load(out / "examples.npz", allow_pickle=False) as saved:
@@ -111,7 +111,7 @@ def test_evaluate_and_report_on_images_of_two_sizes(tmp_path):
         assert np.array_equal(saved["noisy"], examples["noisy"])
     with Image.open(out / "denoised.png") as png:
         assert png.format == "PNG" and png.size[0] > png.size[1]
-    assert sorted(p.name for p in out.iterdir()) == ["denoised.png", "examples.npz", "metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["denoised.png", "examples.npz", "metrics.json", "stage.json"]
 
 
 def test_evaluation_does_not_depend_on_batch_size_or_order_of_sizes():

@@ -127,7 +127,7 @@ def test_the_jacobian_command_writes_its_numbers_and_figures_and_refuses_bad_inp
     assert done.exit_code == 0, done.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["sigmas"] == [0.1, 0.3] and metrics["dimension"] == 3 * 8 * 8 and metrics["image"] == 3
-    assert {p.name for p in out.iterdir()} == {"metrics.json", "jacobian.npz", "jacobian-spectra.png", "jacobian-eigenvectors.png"}
+    assert {p.name for p in out.iterdir()} == {"metrics.json", "jacobian.npz", "jacobian-spectra.png", "jacobian-eigenvectors.png", "stage.json"}
     for args, words in ((["--index", "99"], "outside"), (["--sigma", "0"], "positive finite"), (["--top", "0"], "--top")):
         bad = tmp_path / "bad"
         done = invoke("jacobian", "--model", run, "--data", data, "--out", bad, *args)

@@ -104,7 +104,7 @@ def test_bad_requests_are_refused(model, tmp_path):
                          (dict(draws=0), "at least 1"), (dict(blocks=("middle",)), "unknown block")):
         with pytest.raises(ConfigError, match=message):
             extract(model, tmp_path / "rep", **bad)
-    with pytest.raises(DataError, match="no manifest.json"):
+    with pytest.raises(DataError, match="nothing does not exist; expected a REP folder"):
         Representation(tmp_path / "nothing")
 
 

@@ -109,7 +109,7 @@ def test_the_ema_forgets_its_initial_weights_within_tens_of_steps():
 def test_training_writes_a_loadable_run_and_learns(tmp_path):
     run = tmp_path / "run"
     weights = train(TINY, config(lr=3e-3), options(steps=40, eval_every=40, checkpoint_every=20), run, progress=False)
-    assert {p.name for p in run.iterdir()} == {"config.toml", "metrics.jsonl", "model.safetensors", "checkpoint.safetensors"}
+    assert {p.name for p in run.iterdir()} == {"config.toml", "metrics.jsonl", "model.safetensors", "checkpoint.safetensors", "stage.json"}
     losses = [r["loss"] for r in log(run, "loss")]
     assert len(losses) == 40
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -12,7 +13,8 @@ import typer
 from rich.console import Console
 
 from .config import PRESET_HELP, RunOptions, TrainConfig
-from .errors import DenoscopeError
+from .errors import ConfigError, DenoscopeError, Note
+from .progress import labelled
 from .sampling.engine import DiffusionConfig
 from .sampling.guidance import GuidanceConfig
 
@@ -24,18 +26,36 @@ def default(cls: type, name: str) -> Any:
     return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
 
+def say_note(show: Callable) -> Callable:
+    """Notes (errors.Note) as one yellow line; every other warning as Python shows it."""
+
+    def showwarning(message, category, *args, **kwargs):
+        if issubclass(category, Note):
+            console.print(labelled("note:", str(message)), highlight=False)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return showwarning
+
+
+# how an interrupted command carries on where it stopped
+CONTINUE = {"train": "train --out RUN --resume continues the run", "represent": "the same represent command continues the REP"}
+
+
 def stage(fn: Callable) -> Callable:
     """The user's mistakes become one red sentence and exit 1; Ctrl-C exits 130; anything else is a bug and shows its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = say_note(warnings.showwarning)
+                return fn(*args, **kwargs)
         except DenoscopeError as e:
-            console.print(f"[bold red]error:[/] {e}")
+            console.print(labelled("error:", str(e), "bold red"), highlight=False)
             raise typer.Exit(1)
         except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]: files already written are complete; a training run continues with --resume")
+            console.print(labelled("interrupted:", f"files already written are complete; {CONTINUE.get(fn.__name__, 'run the command again to redo it')}"))
             raise typer.Exit(130)
 
     return wrapper
@@ -128,11 +148,11 @@ def denoise(
 
     sigmas = [*sigma, *(more_sigma or [])]
     check_sigmas(sigmas)
-    check_writable(out)
+    check_writable(out, stage="denoise")
     images = open_source(data, channels=channels)
     net = load_denoiser(model, device=resolve_device(device), batch_size=batch_size, channels=images.channels)
     for note in images.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(labelled("note:", note), highlight=False)
     result = run(net, images, sigmas, seed=seed, max_images=max_images, batch_size=batch_size, progress=True)
     examples, metrics = result.save(out)
     figures = draw_denoise(out)
@@ -168,7 +188,7 @@ def represent(
     from .representation import RepConfig, model_sigmas, represent as run_extraction
     from .runtime import init_distributed, teardown_distributed
 
-    check_writable(out, "representation folder")
+    check_writable(out, "representation folder", stage="represent")
     images = open_source(data)
     if max_images is not None:
         images = images.subset(max_images, seed)
@@ -180,7 +200,7 @@ def represent(
         config = RepConfig(sigmas=tuple(sorted(sigmas)), draws=noise_draws, blocks=names, inputs=inputs, seed=seed,
                            image_size=image_size, maps=maps)
         if note:
-            console.print(f"[yellow]note:[/] {note}")
+            console.print(labelled("note:", note), highlight=False)
         stats = run_extraction(denoiser, images, config, out, note=note, batch_images=batch_size, progress=True).extracted
     finally:
         teardown_distributed()
@@ -196,7 +216,7 @@ def analyse(
     out: Annotated[Path, typer.Option(help="Directory for metrics.json and one .npz per analysis.")],
     images: Annotated[Optional[str], typer.Option(help="The REP's image source: enables neighbours, probes, factors and thumbnails.")] = None,
     sigma: Annotated[float, typer.Option(help="σ at which φ is analysed (nearest extracted level).")] = 0.5,
-    k: Annotated[Optional[list[int]], typer.Option(help="K-means cluster counts, repeatable (default 10).")] = None,
+    k: Annotated[Optional[list[int]], typer.Option(help="K-means cluster counts, repeatable (default 10, fewer for a REP of fewer images).")] = None,
     max_images: Annotated[Optional[int], typer.Option(help="The --max-images the REP was extracted with.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of K-means, t-SNE, splits and query choice (and of --max-images).")] = 0,
 ) -> None:
@@ -208,20 +228,24 @@ def analyse(
     from .reporting.analysis_figures import draw_analysis
     from .representation import Representation
 
-    check_writable(out)
+    check_writable(out, stage="analyse")
     r = Representation(rep)
     source = None
+    if max_images is not None and images is None:
+        raise ConfigError("--max-images chooses among the --images of the REP's source; give --images too")
     if images is not None:
         source = open_source(images)
         if max_images is not None:
             source = source.subset(max_images, seed)
-    result = run(r, source, sigma=sigma, ks=tuple(k or (10,)), seed=seed, progress=True)
+    result = run(r, source, sigma=sigma, ks=tuple(k) if k else None, seed=seed, progress=True)
     result.save(out)
     figures = draw_analysis(out)
     for f in result.metrics["findings"].values():
         console.print(summary_line(f), markup=False, highlight=False)
+    for line in result.metrics["notes"]:
+        console.print(labelled("note:", line), highlight=False)
     for line in result.metrics["not_computed"]:
-        console.print(f"[yellow]not computed:[/] {line}")
+        console.print(labelled("not computed:", line), highlight=False)
     console.print(f"outputs: {out / 'metrics.json'}, {len(list(out.glob('*.npz')))} .npz files, {len(figures)} figures in {out / 'figures'}")
 
 
@@ -256,13 +280,13 @@ class Sampling:
     mean_from: str | None
     device: str | None
 
-    def load(self, out: Path):
+    def load(self, out: Path, stage: str):
         """Refuse an output folder that cannot be written before anything is computed; then the denoiser."""
         from .checkpoint import load_denoiser
         from .io import check_writable
         from .runtime import resolve_device
 
-        check_writable(out)
+        check_writable(out, stage=stage)
         return load_denoiser(self.model, device=resolve_device(self.device))
 
     def start(self, denoiser, size: int | None = None):
@@ -319,7 +343,7 @@ def sample(
     from .reporting.sampling_figures import draw_sample
     from .sampling.stages import sample as run
 
-    denoiser = s.load(out)
+    denoiser = s.load(out, "sample")
     result = run(denoiser, n, s.seed, s.config, mean=s.start(denoiser, size), progress=True)
     paths = save_and_draw(result, out, draw_sample)
     say_cost(result.metrics)
@@ -339,10 +363,12 @@ def inverse(
     from .reporting.sampling_figures import draw_inverse
     from .sampling.stages import inverse as run
 
-    denoiser = s.load(out)
+    denoiser = s.load(out, "inverse")
     result = run(denoiser, data, task, n, s.seed, s.config, mean=s.start(denoiser), progress=True)
     paths = save_and_draw(result, out, draw_inverse)
     m = result.metrics
+    for note in m["notes"]:
+        console.print(labelled("note:", note), highlight=False)
     console.print(f"{task}: PSNR {m['psnr_mean']:.2f} dB (pseudo-inverse {m['psnr_pseudo_inverse_mean']:.2f} dB)")
     say_cost(m)
     say_outputs(paths)
@@ -376,7 +402,7 @@ def reconstruct(
     from .sampling.stages import reconstruct as run
 
     guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters, phi_of=phi_of, draws=match_draws)
-    denoiser = s.load(out)
+    denoiser = s.load(out, "reconstruct")
     result = run(denoiser, images=data, index=index, rep=rep, cluster=cluster, k=k, phi_sigma=phi_sigma, n=n, seed=s.seed,
                  noise_draws=noise_draws, config=s.config, guidance=guidance, baselines=baselines, probe_data=probe_data,
                  probe_images=probe_images, assess_sigma=assess_sigma, mean=s.start(denoiser), progress=True)
@@ -414,7 +440,7 @@ def distance(
     from .sampling.stages import distance as run
 
     guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters)
-    denoiser = s.load(out)
+    denoiser = s.load(out, "distance")
     result = run(denoiser, data, pairs, n, levels, phi_sigma, noise_draws, s.seed, s.config, guidance, mean=s.start(denoiser), progress=True)
     paths = save_and_draw(result, out, draw_distance)
     console.print(f"B/A = {result.metrics['B_over_A']:.2f} over {result.metrics['pairs']} pairs (paper: 2.9); correlation {result.metrics['pearson']:.2f}")
@@ -472,7 +498,6 @@ def jacobian(
     from .analysis.jacobian import MAX_SIDE, adaptive_basis, check_sigmas
     from .checkpoint import load_denoiser
     from .data import Transform, open_source, stack_images
-    from .errors import ConfigError
     from .io import check_writable
     from .reporting.jacobian_figures import draw_jacobian
     from .runtime import resolve_device
@@ -481,7 +506,7 @@ def jacobian(
     check_sigmas(sigmas)
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
-    check_writable(out)
+    check_writable(out, stage="jacobian")
     denoiser = load_denoiser(model, device=resolve_device(device))
     images = open_source(data, channels=denoiser.config.channels)
     if not 0 <= index < len(images):
@@ -537,7 +562,7 @@ def generalize(
         lr_halve_steps=lr_halve_steps, sigma_max=sigma_max, flip=flip, channels=channels, image_size=image_size, holdout=holdout,
         samples=samples, copy_psnr=copy_psnr, seed=seed,
         diffusion=DiffusionConfig(sigma_final=sigma_final, h0=h0, beta=beta, max_steps=max_steps))
-    check_writable(out)
+    check_writable(out, stage="generalize")
     result = run(data, out, config, device=resolve_device(device), progress=True)
     written = result.save(out) + draw_generalize(out)
     for m in result.metrics["sizes"]:

@@ -53,6 +53,7 @@ class ModelConfig:
 
 HEADS = ("image", "residual")
 SIGMA_DISTS = ("inv-sqrt", "uniform")
+RESIZE_MODES = ("resize", "center-crop", "random-patch")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SMALL = dict(widths=(32, 64, 128), mid_width=256)
 
@@ -123,6 +124,8 @@ class TrainConfig:
             raise ConfigError(f"holdout must be at least 1 image (the held-out PSNR check needs one), got {self.holdout}")
         if self.image_size is not None and self.image_size < 1:
             raise ConfigError(f"image_size must be positive, got {self.image_size}")
+        if self.resize not in RESIZE_MODES:
+            raise ConfigError(f"resize must be one of {', '.join(RESIZE_MODES)}; got {self.resize!r}")
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"channels must be 1 or 3 (or unset to keep the data's), got {self.channels}")
         if self.ema is not None and not 0.0 < self.ema < 1.0:

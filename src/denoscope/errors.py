@@ -17,5 +17,9 @@ class CheckpointError(DenoscopeError, ValueError):
     """A checkpoint that is missing, unreadable or does not fit what it is asked to be."""
 
 
+class Note(UserWarning):
+    """Something done on the user's behalf that they should know of (the CLI prints it as a note)."""
+
+
 class OutputError(DenoscopeError, OSError):
     """An output location that cannot be written."""

@@ -113,7 +113,7 @@ def denoise(
         raise DataError(
             f"{images.name} has {images.channels}-channel images but the model denoises {denoiser.config.channels}-channel images"
         )
-    for name, value, low in (("examples", examples, 1), ("batch size", batch_size, 1), ("max images", max_images or 1, 1)):
+    for name, value, low in (("examples", examples, 1), ("batch size", batch_size, 1), ("max images", 1 if max_images is None else max_images, 1)):
         if value < low:
             raise ConfigError(f"{name} must be at least {low}, got {value}")
     n = len(images) if max_images is None else min(max_images, len(images))

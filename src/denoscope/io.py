@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
+import socket
+import time
+import warnings
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 import numpy as np
 
-from .errors import OutputError
+from .errors import Note, OutputError
 
 # RUN/: what `train` writes
 RUN_CONFIG = "config.toml"
@@ -20,6 +24,11 @@ WEIGHTS = "model.safetensors"
 STATE = "checkpoint.safetensors"
 # OUT/ of every analysing stage
 OUT_METRICS = "metrics.json"
+# REP/: what `represent` writes first
+REP_MANIFEST = "manifest.json"
+# every folder a stage writes: its one writer, and which stage wrote it
+LOCK = ".denoscope.lock"
+MARKER = "stage.json"
 
 TMP = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)$")
 
@@ -58,9 +67,42 @@ def ensure_dir(folder: str | Path, what: str = "output folder") -> Path:
     return folder
 
 
-def check_writable(folder: str | Path, what: str = "output folder") -> None:
-    """Refuse, before anything is computed, a folder that could not be created or written."""
+def written_by(folder: str | Path) -> str | None:
+    """The stage whose output `folder` holds: its stage.json, else a run's config.toml or a REP's manifest.json."""
     folder = Path(folder)
+    marker = folder / MARKER
+    if marker.is_file():
+        try:
+            return str(json.loads(marker.read_text())["stage"])
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            raise OutputError(f"{marker} is not a readable stage marker; expected {{\"stage\": NAME, …}}") from None
+    if (folder / RUN_CONFIG).is_file():
+        return "train"
+    if (folder / REP_MANIFEST).is_file():
+        return "represent"
+    return None
+
+
+def check_stage(folder: str | Path, stage: str) -> None:
+    """Refuse to write `stage`'s output into a folder that another stage wrote."""
+    owner = written_by(folder)
+    if owner is not None and owner != stage:
+        raise OutputError(f"{folder} holds the output of {owner}; {stage} writes into a folder of its own, so choose another one")
+
+
+def write_marker(folder: str | Path, stage: str) -> None:
+    """stage.json: which stage (and which denoscope) wrote this folder, for the next writer and every reader."""
+    from . import __version__
+
+    write_json(Path(folder) / MARKER, {"stage": stage, "denoscope": __version__})
+
+
+def check_writable(folder: str | Path, what: str = "output folder", stage: str | None = None) -> None:
+    """Refuse, before anything is computed, a folder that could not be created or written (or, given the `stage` that
+    will write it, one that another stage wrote)."""
+    folder = Path(folder)
+    if stage is not None:
+        check_stage(folder, stage)
     probe = folder
     while not probe.exists():
         if probe.parent == probe:
@@ -70,6 +112,55 @@ def check_writable(folder: str | Path, what: str = "output folder") -> None:
         raise OutputError(f"the {what} {folder} lies under {probe}, which is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise OutputError(f"the {what} {folder} cannot be written ({probe} is not writable)")
+
+
+def holder_of(text: str) -> dict | None:
+    """The pid, host and start time a lock file names (None for an empty or unreadable one)."""
+    try:
+        holder = json.loads(text)
+        return holder if {"pid", "host", "since"} <= set(holder) else None
+    except (ValueError, TypeError):
+        return None
+
+
+def holder_text(holder: dict) -> str:
+    return f"pid {holder['pid']} on {holder['host']} since {holder['since']}"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, what: str = "output folder") -> Iterator[Path]:
+    """One writer per folder: an advisory lock (flock) on FOLDER/.denoscope.lock naming its holder (pid, host, since),
+    held until the block ends and then removed. A second writer is refused in one sentence that names the holder; a lock
+    file left by a process that died is taken over with a note. A folder this call made is removed again if the block
+    wrote nothing into it, so a refused command leaves the file system as it found it."""
+    folder = Path(folder)
+    created = not folder.exists()
+    ensure_dir(folder, what)
+    path = folder / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = holder_of(os.pread(fd, 4096, 0).decode(errors="replace"))
+            who = holder_text(holder) if holder else "another process"
+            raise OutputError(f"the {what} {folder} is being written by {who}; wait for it to finish or stop it") from None
+        if not path.exists() or os.fstat(fd).st_ino != path.stat().st_ino:
+            raise OutputError(f"the {what} {folder} was released by another writer just now; run the command again")
+        left = holder_of(os.pread(fd, 4096, 0).decode(errors="replace"))
+        if left is not None:
+            warnings.warn(f"took over the lock of {folder} left by {holder_text(left)}, which no longer holds it", Note, stacklevel=3)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+            if created and not any(folder.iterdir()):
+                folder.rmdir()
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(folder: Path) -> None:

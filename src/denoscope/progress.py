@@ -7,6 +7,12 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+
+def labelled(label: str, text: str, style: str = "yellow") -> Text:
+    """A styled label before text printed verbatim: user values (paths, "[1, 2]", "[/]") are never read as markup."""
+    return Text.assemble((label, style), f" {text}")
 
 
 @contextmanager

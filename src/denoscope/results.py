@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import OUT_METRICS, check_writable, ensure_dir, write_json, write_npz
+from .io import OUT_METRICS, check_writable, folder_lock, write_json, write_marker, write_npz
 
 
 @dataclass(frozen=True)
@@ -22,11 +22,12 @@ class StageResult:
     def save(self, out: str | Path) -> list[Path]:
         """metrics.json and the .npz files into `out` (created if needed), each written atomically; their paths."""
         out = Path(out)
-        check_writable(out)
-        ensure_dir(out)
-        written = []
-        for name, arrays in self.arrays.items():
-            write_npz(out / f"{name}.npz", **arrays)
-            written.append(out / f"{name}.npz")
-        write_json(out / OUT_METRICS, self.metrics)
+        check_writable(out, stage=self.stage)
+        with folder_lock(out):
+            write_marker(out, self.stage)
+            written = []
+            for name, arrays in self.arrays.items():
+                write_npz(out / f"{name}.npz", **arrays)
+                written.append(out / f"{name}.npz")
+            write_json(out / OUT_METRICS, self.metrics)
         return [*written, out / OUT_METRICS]

@@ -6,6 +6,7 @@ so a run computes the same batches on 1 or N processes and its resume is bit-exa
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -24,6 +25,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
@@ -35,8 +37,9 @@ from .data.memory import DeviceBatches, decode_all
 from .denoiser import Denoiser, apply_head
 from .errors import ConfigError, DenoscopeError
 from .evaluate import heldout_psnr
-from .io import METRICS, RUN_CONFIG, STATE, WEIGHTS, check_writable, ensure_dir, remove_stale_temps, write_text
+from .io import METRICS, RUN_CONFIG, STATE, WEIGHTS, check_writable, ensure_dir, folder_lock, remove_stale_temps, write_marker, write_text
 from .nn.unet import BlindUNet
+from .progress import labelled
 from .runtime import autocast, init_distributed, teardown_distributed
 
 
@@ -326,30 +329,39 @@ def train(
     resuming = resume and (run / STATE).exists()
     if (run / STATE).exists() and not resume:
         raise ConfigError(f"{run} already holds a training run; resume it or choose another output folder")
-    check_writable(run, "run folder")
+    check_writable(run, "run folder", stage="train")
     rank, world, device = init_distributed(options.device)
     try:
-        if config.batch_size % world:
-            raise ConfigError(f"batch size {config.batch_size} must be divisible by the {world} processes")
-        images, trainset, heldout = load_data(config)
-        model_config = dataclasses.replace(model_config, channels=images.channels)
-        if resuming:
-            check_resume(run, model_config, config)
-        schedule = Schedule(len(trainset), config.batch_size, config.seed)
-        trainer = Trainer(model_config, config, options, run, schedule.steps_per_epoch, device=device, rank=rank, world=world,
-                          resume=resuming, progress=progress)
-        heldout = heldout.to(device)
-        with trainer:
-            for note in images.notes:
-                trainer.say(f"[yellow]note:[/] {note}")
-            for x, keys in step_batches(trainset, schedule, trainer.step_count, trainer.total, rank, world, device, options, progress):
-                trainer.step(x, keys)
-                trainer.after_step(heldout)
-        if world > 1:
-            dist.barrier()
-        return run / WEIGHTS
+        with folder_lock(run, "run folder") if rank == 0 else contextlib.nullcontext():
+            if config.batch_size % world:
+                raise ConfigError(f"batch size {config.batch_size} must be divisible by the {world} processes")
+            images, trainset, heldout = load_data(config)
+            model_config = dataclasses.replace(model_config, channels=images.channels)
+            if resuming:
+                check_resume(run, model_config, config)
+            schedule = Schedule(len(trainset), config.batch_size, config.seed)
+            trainer = Trainer(model_config, config, options, run, schedule.steps_per_epoch, device=device, rank=rank, world=world,
+                              resume=resuming, progress=progress)
+            heldout = heldout.to(device)
+            with trainer:
+                for note in [*images.notes, *batch_notes(config.batch_size, len(trainset))]:
+                    trainer.say(labelled("note:", note))
+                for x, keys in step_batches(trainset, schedule, trainer.step_count, trainer.total, rank, world, device, options, progress):
+                    trainer.step(x, keys)
+                    trainer.after_step(heldout)
+            if world > 1:
+                dist.barrier()
+            return run / WEIGHTS
     finally:
         teardown_distributed()
+
+
+def batch_notes(batch_size: int, n_train: int) -> list[str]:
+    """Say it when a batch is larger than the training set: each batch then repeats every image."""
+    if batch_size <= n_train:
+        return []
+    return [f"batch size {batch_size} is larger than the {n_train} training images: every batch repeats each image "
+            f"about {batch_size / n_train:.0f} times and an epoch is one step"]
 
 
 def new_model(model_config: ModelConfig, seed: int, device: torch.device) -> BlindUNet:
@@ -400,6 +412,7 @@ class Trainer:
         if self.rank == 0:
             ensure_dir(self.run, "run folder")
             remove_stale_temps(self.run)
+            write_marker(self.run, "train")
             write_config(self.run, self.model.config, self.config)
             truncate_metrics(self.run / METRICS, self.step_count)
             self.log_file = open(self.run / METRICS, "a")
@@ -413,7 +426,7 @@ class Trainer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def say(self, text: str) -> None:
+    def say(self, text: str | Text) -> None:
         """A line on the console above the bar (rank 0, with progress on)."""
         if self.progress and self.rank == 0:
             self.bar.console.print(text)
@@ -457,7 +470,7 @@ class Trainer:
             self.loss_of = denoising_loss
             note = f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); training eagerly"
             self.record({"step": self.step_count, "compile_error": note})
-            self.say(f"[yellow]note:[/] {note} (--compile shows the error, --no-compile skips the try)")
+            self.say(labelled("note:", f"{note} (--compile shows the error, --no-compile skips the try)"))
             return self.loss_of(self.net, x, keys, self.config, head)
 
     def note_compile_time(self, loss: torch.Tensor) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import rng
 from ..data import ImageSet, Transform, stack_images
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..progress import stage_bar
 from ..representation import Representation
 from ..results import StageResult
@@ -25,12 +25,13 @@ from .subspaces import subspaces
 
 THUMBS = "thumbnails"
 BROWSE_K = 8  # neighbours kept for every image, for the explorer
+CLUSTERS = 10  # K-means clusters when none are asked for (the paper's)
+NEIGHBOURS = 8  # neighbours shown per query
 
 
 def pixels_of(images: ImageSet, rep: Representation) -> np.ndarray:
     """N×H×W×C float32 images in [0, 1], checked to be the images the representation was extracted from."""
-    if len(images) != rep.n:
-        raise DataError(f"{images.name} holds {len(images)} images but {rep.path} was extracted from {rep.n} ({rep.manifest['source']})")
+    rep.check_source(images)
     size = rep.manifest.get("image_size")
     x = stack_images(images, np.arange(len(images)), Transform(size=size, mode="center-crop") if size else Transform())
     return x.permute(0, 2, 3, 1).numpy()
@@ -44,25 +45,33 @@ def attempt(metrics: dict, arrays: dict, name: str, fn, *args, **kwargs) -> None
         metrics["not_computed"].append(f"{name}: {e}")
 
 
-def analyse(rep: Representation, images: ImageSet | None = None, sigma: float = 0.5, ks: tuple[int, ...] = (10,), seed: int = 0,
-            queries: int = 8, progress: bool = False) -> StageResult:
+def analyse(rep: Representation, images: ImageSet | None = None, sigma: float = 0.5, ks: tuple[int, ...] | None = None,
+            seed: int = 0, queries: int = 8, progress: bool = False) -> StageResult:
     """Every analysis whose inputs exist (with `images` also those that compare with pixels or show images), and the
-    paper's findings judged on them (metrics["findings"]); one array entry per analysis .npz, and the thumbnails."""
+    paper's findings judged on them (metrics["findings"]); one array entry per analysis .npz, and the thumbnails.
+    Counts the user did not give (CLUSTERS clusters, NEIGHBOURS neighbours) shrink to a small REP, said in metrics["notes"]."""
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise ConfigError(f"sigma must be a finite noise level ≥ 0, got {sigma}")
+    notes = []
+    if ks is None:
+        ks = (min(CLUSTERS, rep.n),)
+        if ks[0] < CLUSTERS:
+            notes.append(f"{ks[0]} K-means clusters instead of {CLUSTERS}: the REP holds {rep.n} images")
     with stage_bar("analyse", 6, progress) as update:
-        result = _analyse(rep, images, sigma, tuple(ks), seed, queries, update)
+        result = _analyse(rep, images, sigma, tuple(ks), seed, queries, update, notes)
         update(completed=6, status="")
     return result
 
 
 def _analyse(rep: Representation, images: ImageSet | None, sigma: float, ks: tuple[int, ...], seed: int, queries: int,
-             update) -> StageResult:
+             update, notes: list[str]) -> StageResult:
     rep.check_complete()
     update(status="sparsity, stability, selectivity")
     means = {b: np.asarray(rep.means(b)) for b in rep.blocks}
     phi = rep.phi(sigma)
     labels, facts = rep.labels, rep.factors
     metrics: dict = {"rep": None if rep.path is None else str(rep.path), "source": rep.manifest["source"], "images": rep.n,
-                     "sigma": float(rep.sigmas[rep.sigma_index(sigma)]), "not_computed": []}
+                     "sigma": float(rep.sigmas[rep.sigma_index(sigma)]), "notes": notes, "not_computed": []}
     arrays: dict[str, dict] = {}
     metrics["sparsity"], arrays["sparsity"] = sparsity(means, rep.sigmas, sigma)
     metrics["stability"], arrays["stability"] = stability(means, rep.sigmas, sigma)
@@ -88,7 +97,10 @@ def _analyse(rep: Representation, images: ImageSet | None, sigma: float, ks: tup
         pixels = pixels_of(images, rep)
         flat = pixels.reshape(len(pixels), -1)
         chosen = rng.choose(rep.n, queries, seed, "queries")
-        metrics["neighbours"], arrays["neighbours"] = neighbours(phi, flat, chosen, k=8, labels=labels)
+        k = min(NEIGHBOURS, rep.n - 1)
+        if k < NEIGHBOURS:
+            notes.append(f"{k} neighbours per query instead of {NEIGHBOURS}: the REP holds {rep.n} images")
+        metrics["neighbours"], arrays["neighbours"] = neighbours(phi, flat, chosen, k=k, labels=labels)
         if rep.n > 1:
             arrays["neighbour_table"] = neighbour_table(phi, flat, k=min(BROWSE_K, rep.n - 1))
             if labels is not None:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from ..config import RESIZE_MODES
+from ..errors import ConfigError
 from .images import DataError
 
-MODES = ("resize", "center-crop", "random-patch")
+MODES = RESIZE_MODES
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -69,9 +71,9 @@ class Transform:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise ValueError(f"unknown resize mode {self.mode!r}; expected one of {', '.join(MODES)}")
+            raise ConfigError(f"unknown resize mode {self.mode!r}; expected one of {', '.join(MODES)}")
         if self.size is not None and self.size < 1:
-            raise ValueError(f"image size must be positive, not {self.size}")
+            raise ConfigError(f"image size must be positive, not {self.size}")
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         if self.size is not None:

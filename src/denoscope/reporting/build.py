@@ -17,6 +17,7 @@ from ..data import Transform, reopen
 from ..errors import DataError, OutputError
 from ..io import atomic_file, check_writable, ensure_dir, fsync_dir, write_text
 from ..progress import stage_bar
+from ..representation.store import source_mismatch
 from ..training import read_metrics
 from .explorer import TILE, ExplorerData, thumbnail_tile, write_explorer
 from .figures import training_figure
@@ -327,7 +328,7 @@ def thumbnails_of(manifest: dict) -> np.ndarray | None:
         images = reopen(manifest["source"], channels=manifest["model"]["config"]["channels"])
     except DataError:
         return None
-    if len(images) != manifest["images"]:
+    if source_mismatch(manifest, images) is not None:
         return None
     size = manifest.get("image_size")
     crop = Transform(size=size, mode="center-crop") if size else Transform()

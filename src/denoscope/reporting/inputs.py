@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..io import OUT_METRICS
+from ..io import OUT_METRICS, written_by
 
 # the file that marks each kind of stage folder, most specific first
 MARKERS = (
@@ -22,6 +22,9 @@ MARKERS = (
     ("reconstruct", "reconstruct.npz"),
     ("distance", "distance.npz"),
 )
+# the report's name for the folder of each stage that writes a stage.json
+KINDS = {"train": "run", "represent": "rep", "analyse": "analysis", "denoise": "denoise", "sample": "samples",
+         "inverse": "inverse", "reconstruct": "reconstruct", "distance": "distance"}
 SINGLE = ("run", "rep", "analysis", "denoise", "samples", "distance")
 
 
@@ -69,16 +72,25 @@ def recognise(path: Path) -> Stage:
     if not path.is_dir():
         raise DataError(f"{path} is not a folder; expected a stage output folder (a run, REP, analysis, denoise, samples, "
                         "inverse, reconstruct or distance folder)")
+    stage = written_by(path)
+    if stage is not None:
+        if stage not in KINDS:
+            raise DataError(f"{path} holds the output of {stage}, which a report does not show")
+        return opened(path, KINDS[stage], dict(MARKERS)[KINDS[stage]])
     for kind, marker in MARKERS:
-        if not (path / marker).is_file():
-            continue
-        if kind == "run":
-            return Stage(kind, path)
-        numbers = path / (marker if kind == "rep" else OUT_METRICS)
-        if not numbers.is_file():
-            raise DataError(f"{path} has {marker} but no {OUT_METRICS}; the {kind} stage did not finish there")
-        return Stage(kind, path, read_json(numbers))
+        if (path / marker).is_file():
+            return opened(path, kind, marker)
     raise DataError(f"{path} holds none of {', '.join(m for _, m in MARKERS)}; expected a denoscope stage output folder")
+
+
+def opened(path: Path, kind: str, marker: str) -> Stage:
+    """The `kind` folder `path` with its numbers (none for a run), or DataError when the stage did not finish there."""
+    if kind == "run":
+        return Stage(kind, path)
+    numbers = path / (marker if kind == "rep" else OUT_METRICS)
+    if not numbers.is_file():
+        raise DataError(f"{path} has no {numbers.name}; the {kind} stage did not finish there")
+    return Stage(kind, path, read_json(numbers))
 
 
 def gather(paths: list[str | Path]) -> Inputs:

@@ -7,6 +7,7 @@ or kept in memory.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -24,8 +25,8 @@ from ..config import to_dict
 from ..data import ImageSet, Transform, stack_images
 from ..denoiser import Denoiser, noise_averaged_means
 from ..errors import ConfigError
-from ..io import check_writable, ensure_dir, remove_stale_temps
-from .store import DONE, MANIFEST, Representation, RowArray, RowFile, side_arrays, write_manifest, write_side_files
+from ..io import check_writable, ensure_dir, folder_lock, remove_stale_temps, write_marker
+from .store import DONE, MANIFEST, fingerprint, Representation, RowArray, RowFile, side_arrays, write_manifest, write_side_files
 
 AUTHORS_SIGMAS = (0, 10, 30, 50, 70, 90, 110, 130, 150, 170, 190, 210, 230, 255, 300, 400, 510, 650, 765)  # /255
 
@@ -75,6 +76,7 @@ def manifest_for(config: RepConfig, denoiser: Denoiser, images: ImageSet, model_
         "format": 1,
         "source": images.name,
         "images": len(images),
+        "fingerprint": fingerprint(images),
         "blocks": blocks,
         "sigmas": list(config.sigmas),
         "draws": config.draws,
@@ -101,11 +103,14 @@ def open_or_create(out: Path, manifest: dict) -> None:
         changed = [k for k in IDENTITY if old.get(k) != manifest.get(k)]
         if old["model"]["sha256"] != manifest["model"]["sha256"]:
             changed.insert(0, "model")
+        if old.get("fingerprint") not in (None, manifest["fingerprint"]):
+            changed.append("pixels (the source's images changed or were reordered)")
         if changed:
             raise ConfigError(f"{out} holds an extraction with other {', '.join(changed)}; resume it with the same request or choose another output folder")
         return
     ensure_dir(out, "representation folder")
     remove_stale_temps(out)
+    write_marker(out, "represent")
     write_manifest(out, manifest)
 
 
@@ -152,7 +157,7 @@ def represent(
         config, note = RepConfig(sigmas=sigmas), note or clipped
     if out is not None:
         out = Path(out)
-        check_writable(out, "representation folder")
+        check_writable(out, "representation folder", stage="represent")
     if batch_images < 1:
         raise ConfigError(f"images per batch must be at least 1, got {batch_images}")
     model_path = model_path if model_path is not None else denoiser.source
@@ -172,7 +177,9 @@ def represent(
         stats = extract(denoiser, images, config, names, transform, list(range(len(images))), means, done, maps, manifest, batch_images, progress)
         rep = Representation(None, manifest, {name: f.array for name, f in made.items()} | side_arrays(images.labels, images.factors))
     else:
-        stats = extract_into(out, denoiser, images, config, names, transform, manifest, blocks, rows, map_shape, batch_images, progress)
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        with folder_lock(out, "representation folder") if rank == 0 else contextlib.nullcontext():
+            stats = extract_into(out, denoiser, images, config, names, transform, manifest, blocks, rows, map_shape, batch_images, progress)
         rep = Representation(out)
     rep.extracted = stats
     return rep

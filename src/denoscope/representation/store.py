@@ -9,6 +9,7 @@ REP/labels.npy, REP/factors/NAME.npy, REP/maps/BLOCK.npy (activation maps of the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from ..data import ImageSet
 from ..errors import ConfigError, DataError, OutputError
-from ..io import check_writable, ensure_dir, write_json, write_npy
+from ..io import REP_MANIFEST, check_writable, ensure_dir, folder_lock, write_json, write_marker, write_npy
 
-MANIFEST = "manifest.json"
+MANIFEST = REP_MANIFEST
 DONE = "done.npy"
 
 
@@ -133,6 +135,12 @@ class Representation:
         info = self.manifest.get("maps")
         return self.array(f"maps/{info['block']}") if info else None
 
+    def check_source(self, images: ImageSet) -> None:
+        """Refuse images other than those this representation was extracted from (neighbours would show wrong pixels)."""
+        reason = source_mismatch(self.manifest, images)
+        if reason is not None:
+            raise DataError(reason)
+
     def check_model(self, sha256: str, where: str) -> None:
         """Refuse to pair this representation with weights other than the ones it was extracted from."""
         if self.manifest["model"]["sha256"] != sha256:
@@ -143,17 +151,47 @@ class Representation:
         if self.path is not None:
             raise ConfigError(f"this representation is already the folder {self.path}")
         out = Path(out)
-        check_writable(out, "representation folder")
+        check_writable(out, "representation folder", stage="represent")
         if (out / MANIFEST).exists():
             raise OutputError(f"{out} already holds a representation; choose another folder")
-        for name, values in self.arrays.items():
-            write_npy(out / f"{name}.npy", values)
-        write_manifest(out, self.manifest)
+        with folder_lock(out, "representation folder"):
+            write_marker(out, "represent")
+            for name, values in self.arrays.items():
+                write_npy(out / f"{name}.npy", values)
+            write_manifest(out, self.manifest)
         return Representation(out)
+
+
+FINGERPRINT_IMAGES = 16
+
+
+def fingerprint(images: ImageSet, index: list[int] | None = None) -> dict:
+    """The sha256 of the pixels of a fixed sample of images (FINGERPRINT_IMAGES evenly spaced ones), hashed in order:
+    what tells a REP's source from other images of the same count, or the same images in another order."""
+    if index is None:
+        index = np.unique(np.linspace(0, len(images) - 1, min(len(images), FINGERPRINT_IMAGES)).round().astype(int)).tolist()
+    digest = hashlib.sha256()
+    for i in index:
+        pixels = images[int(i)]
+        digest.update(np.array(pixels.shape, np.int64).tobytes() + pixels.tobytes())
+    return {"index": [int(i) for i in index], "sha256": digest.hexdigest()}
+
+
+def source_mismatch(manifest: dict, images: ImageSet) -> str | None:
+    """Why `images` are not the images a REP was extracted from, or None when their count and fingerprint agree."""
+    if len(images) != manifest["images"]:
+        return f"{images.name} holds {len(images)} images but the REP was extracted from {manifest['images']} ({manifest['source']})"
+    saved = manifest.get("fingerprint")
+    if saved is not None and fingerprint(images, saved["index"])["sha256"] != saved["sha256"]:
+        return (f"{images.name} is not the source the REP was extracted from ({manifest['source']}): the same count, but the "
+                f"pixels of its images {saved['index']} differ (other images, or the same in another order)")
+    return None
 
 
 def read_manifest(rep: Path) -> dict:
     file = rep / MANIFEST
+    if not rep.is_dir():
+        raise DataError(f"{rep} {'is not a folder' if rep.exists() else 'does not exist'}; expected a REP folder written by `denoscope represent`")
     if not file.is_file():
         raise DataError(f"{rep} holds no {MANIFEST}; expected a folder written by `denoscope represent`")
     try:

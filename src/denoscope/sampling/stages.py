@@ -15,7 +15,7 @@ import torch
 from .. import rng
 from ..data import ImageSet, Transform, stack_images
 from ..denoiser import Denoiser
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..evaluate import hwc
 from ..metrics import psnr
 from ..progress import sigma_descent, stage_bar
@@ -71,9 +71,10 @@ def inverse(d: Denoiser, images: ImageSet | str, task: str = "superres", n: int 
     images = open_images(images, d.config.channels)
     indices = choose_images(images, n, seed) if indices is None else [int(i) for i in indices]
     check_indices(images, indices)
-    x = stack_images(images, indices, Transform()).to(d.device)
-    operator = make_operator(task, tuple(x.shape[1:]), **task_options).to(d.device)
     mean, _ = start_image(d, mean)
+    transform, notes = to_start_size(images, indices, mean)
+    x = stack_images(images, indices, transform).to(d.device)
+    operator = make_operator(task, tuple(x.shape[1:]), **task_options).to(d.device)
     x_c = operator.measure(x)
     start = time.perf_counter()
     with torch.no_grad():
@@ -82,11 +83,25 @@ def inverse(d: Denoiser, images: ImageSet | str, task: str = "superres", n: int 
     pinv = operator.pseudo_inverse(x_c)
     metrics = {"task": task, "operator": repr(operator), "measurements": operator.m, "indices": indices, "seed": seed,
                "psnr": psnr(result.samples.clamp(0, 1), x).tolist(), "psnr_pseudo_inverse": psnr(pinv.clamp(0, 1), x).tolist(),
-               "diffusion": asdict(config), **cost(result, time.perf_counter() - start)}
+               "diffusion": asdict(config), "notes": notes, **cost(result, time.perf_counter() - start)}
     metrics["psnr_mean"] = float(np.mean(metrics["psnr"]))
     metrics["psnr_pseudo_inverse_mean"] = float(np.mean(metrics["psnr_pseudo_inverse"]))
     arrays = {"original": pictures(x), "pseudo_inverse": pictures(pinv), "result": pictures(result.samples), "sigma": result.sigma}
     return StageResult("inverse", metrics, {"inverse": arrays})
+
+
+def to_start_size(images: ImageSet, indices: Sequence[int], mean: torch.Tensor) -> tuple[Transform, list[str]]:
+    """The solution has the start image's size (the model's training size): other images are center-cropped to a square
+    and resized to it, said in a note; a start that is not square cannot take them."""
+    h, w = mean.shape[-2:]
+    sizes = {tuple(int(s) for s in images.sizes[i][:2]) for i in indices}
+    if sizes == {(h, w)}:
+        return Transform(), []
+    if h != w:
+        raise DataError(f"{images.name} holds images of other sizes than the {h}×{w} start image, which is not square; "
+                        f"give images of {h}×{w}")
+    shown = ", ".join(f"{a}×{b}" for a, b in sorted(sizes))
+    return Transform(size=h, mode="resize"), [f"{len(indices)} image(s) of {shown} center-cropped and resized to the model's {h}×{w}"]
 
 
 def phi_at(d: Denoiser, x: torch.Tensor, sigma: float, draws: int, seed: int, use: tuple[int, ...]) -> torch.Tensor:
@@ -157,6 +172,7 @@ def reconstruct(d: Denoiser, *, images: ImageSet | str | None = None, index: Seq
     if (images is None or not index) == (rep is None or cluster is None):
         raise ConfigError("give either images with index (target images) or rep with cluster (a centroid)")
     check_count("n", n)
+    check_count("noise_draws", noise_draws)
     check_count("baselines", baselines, 0)
     check_count("probe_images", probe_images)
     if not (math.isfinite(assess_sigma) and assess_sigma >= 0):
@@ -230,6 +246,7 @@ def distance(d: Denoiser, images: ImageSet | str, pairs: int | Sequence[tuple[in
     """For each pair of images (`pairs` given, or that many seeded random pairs): n samples of p(x | φ₁) and of
     p(x | φ₂), d²(p₁, p₂) of eq. 4 against ‖φ₁ − φ₂‖² at `phi_sigma` (eq. 3), over `levels` σ of the model's range."""
     check_count("n", n)
+    check_count("noise_draws", noise_draws)
     images = open_images(images, d.config.channels)
     pairs = choose_pairs(images, pairs, seed) if isinstance(pairs, int) else [(int(i), int(j)) for i, j in pairs]
     chosen = sorted({i for pair in pairs for i in pair})
