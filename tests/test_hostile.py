@@ -75,6 +75,8 @@ def rep(two_level_weights, tmp_path_factory):
     (("denoise", "--data", SHAPES, "--max-images", "0"), ("max images", "0")),
     (("reconstruct", "--data", SHAPES, "--index", "0", "--noise-draws", "0", "--max-steps", "2", "--mean-from", SHAPES), ("noise_draws", "0")),
     (("distance", "--data", SHAPES, "--pairs", "1", "--noise-draws", "0", "--max-steps", "2", "--mean-from", SHAPES), ("noise_draws", "0")),
+    (("reconstruct", "--data", SHAPES, "--index", "0", "--phi-sigma", "-1", "--max-steps", "2", "--mean-from", SHAPES), ("phi_sigma", "-1")),
+    (("distance", "--data", SHAPES, "--pairs", "1", "--phi-sigma", "nan", "--max-steps", "2", "--mean-from", SHAPES), ("phi_sigma", "nan")),
 ])
 def test_named_user_mistakes_are_one_sentence_and_write_nothing(two_level_weights, tmp_path, args, words):
     out = tmp_path / "out"
@@ -252,3 +254,9 @@ def test_analyse_of_a_few_images_shrinks_the_counts_it_chose_and_says_so(two_lev
     assert "6 K-means clusters instead of 10: the REP holds 6 images" in said and "5 neighbours per query instead of 8" in said
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert list(metrics["clusters"]["k"]) == ["6"] and metrics["neighbours"]["k"] == 5
+
+
+def test_generalize_refuses_a_copy_rule_that_is_not_a_number(tmp_path):
+    out = tmp_path / "out"
+    refused(invoke("generalize", "--data", SHAPES, "--sizes", "1", "--steps", "1", "--copy-psnr", "nan", "--out", out), out,
+            "copy_psnr", "nan")

@@ -6,6 +6,7 @@ denoising PSNR. Small N: each model copies its own images; large N: both give ne
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,8 @@ class GeneralizeConfig:
             raise ConfigError(f"sizes must be distinct positive image counts, got {list(self.sizes)}")
         if len(self.steps) != len(self.sizes) or min(self.steps) < 1:
             raise ConfigError(f"steps must be one positive budget, or one per size ({len(self.sizes)}), got {list(steps)}")
+        if not math.isfinite(self.copy_psnr):
+            raise ConfigError(f"copy_psnr must be a finite PSNR in dB, got {self.copy_psnr}")
         for name in ("holdout", "samples", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

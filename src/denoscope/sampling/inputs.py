@@ -3,6 +3,7 @@ image, the σ list of a target φ, the images and pairs, a REP's K-means centroi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,11 @@ def open_images(images: ImageSet | str, channels: int) -> ImageSet:
 def check_count(name: str, value: int, low: int = 1) -> None:
     if value < low:
         raise ConfigError(f"{name} must be at least {low}, got {value}")
+
+
+def check_sigma(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{name} must be a finite noise level ≥ 0, got {value}")
 
 
 def check_indices(images: ImageSet, indices: list[int]) -> None:

@@ -3,7 +3,6 @@ arrays in memory; `.save(out)` writes them, report.sampling_figures draws them).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -25,7 +24,7 @@ from .assess import Images, assess, fit_probe, relative_phi_distance
 from .distance import density_distance, euclidean_embedding, sigma_grid
 from .engine import DiffusionConfig, Samples, reverse_diffusion, start_from
 from .guidance import GuidanceConfig, PhiMatching, PhiTarget, target_from_images
-from .inputs import (Baselines, check_count, check_indices, choose_images, choose_pairs, cluster_targets, open_images,
+from .inputs import (Baselines, check_count, check_indices, check_sigma, choose_images, choose_pairs, cluster_targets, open_images,
                      reconstruction_baselines, start_image, target_sigmas)
 from .operators import make_operator
 
@@ -175,8 +174,8 @@ def reconstruct(d: Denoiser, *, images: ImageSet | str | None = None, index: Seq
     check_count("noise_draws", noise_draws)
     check_count("baselines", baselines, 0)
     check_count("probe_images", probe_images)
-    if not (math.isfinite(assess_sigma) and assess_sigma >= 0):
-        raise ConfigError(f"assess_sigma must be a finite noise level ≥ 0, got {assess_sigma}")
+    check_sigma("assess_sigma", assess_sigma)
+    check_sigma("phi_sigma", phi_sigma)
     mean, _ = start_image(d, mean)
     chance = None
     if rep is None:
@@ -246,6 +245,7 @@ def distance(d: Denoiser, images: ImageSet | str, pairs: int | Sequence[tuple[in
     """For each pair of images (`pairs` given, or that many seeded random pairs): n samples of p(x | φ₁) and of
     p(x | φ₂), d²(p₁, p₂) of eq. 4 against ‖φ₁ − φ₂‖² at `phi_sigma` (eq. 3), over `levels` σ of the model's range."""
     check_count("n", n)
+    check_sigma("phi_sigma", phi_sigma)
     check_count("noise_draws", noise_draws)
     images = open_images(images, d.config.channels)
     pairs = choose_pairs(images, pairs, seed) if isinstance(pairs, int) else [(int(i), int(j)) for i, j in pairs]
