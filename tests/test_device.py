@@ -175,3 +175,30 @@ def test_guidance_and_the_distance_stay_on_the_device():
         f1 = conditional_residual(denoiser, target, 0, guidance)
         est = density_distance(f1, lambda y, sigma: denoiser.residual(y), x[:1], x[1:], sigma_grid(0.05, 0.5, 2))
     assert np.isfinite(est["d2"])
+
+
+def test_the_adaptive_basis_stays_on_the_device():
+    from denoscope.analysis.jacobian import adaptive_basis, jacobian
+
+    with simulated_device() as dev:
+        denoiser = sim_denoiser(dev)
+        x = torch.rand(3, 4, 4).to(dev)
+        assert on_device(jacobian(denoiser, x, rows_per_pass=16))
+        result = adaptive_basis(denoiser, x, (0.1, 0.4), top=2, rows_per_pass=16)
+    per_sigma = result.metrics["per_sigma"]
+    assert [m["sigma"] for m in per_sigma] == [0.1, 0.4] and all(np.isfinite(m["trace"]) for m in per_sigma)
+    assert result.arrays["jacobian"]["eigenvectors"].shape == (2, 2, 3, 4, 4)
+
+
+def test_generalization_samples_and_scores_stay_on_the_device():
+    """The sampling, nearest-image and train/test PSNR of one N on the other device; the numbers come back to the CPU."""
+    from denoscope.generalization import GeneralizeConfig, compare
+    from denoscope.sampling.engine import DiffusionConfig
+
+    config = GeneralizeConfig(sizes=(2,), steps=(1,), samples=2, holdout=2, eval_sigmas=(0.2,), diffusion=DiffusionConfig(max_steps=2))
+    with simulated_device() as dev:
+        models = {"a": sim_denoiser(dev), "b": sim_denoiser(dev)}
+        sets = {"a": torch.rand(2, 3, 8, 8), "b": torch.rand(2, 3, 8, 8)}
+        metrics, arrays = compare(models, sets, torch.rand(2, 3, 8, 8), config)
+    assert metrics["pair"]["cosine_median"] > 0.99  # one network, the same start and keyed noise
+    assert np.isfinite(metrics["models"]["a"]["denoising"]["0.2"]["gap"]) and arrays["a"].shape == (2, 3, 8, 8)
