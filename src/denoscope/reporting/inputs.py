@@ -11,21 +11,23 @@ import numpy as np
 from ..errors import DataError
 from ..io import OUT_METRICS, written_by
 
-# the file that marks each kind of stage folder, most specific first
-MARKERS = (
-    ("rep", "manifest.json"),
-    ("run", "config.toml"),
-    ("analysis", "selectivity.npz"),
-    ("denoise", "examples.npz"),
-    ("samples", "samples.npz"),
-    ("inverse", "inverse.npz"),
-    ("reconstruct", "reconstruct.npz"),
-    ("distance", "distance.npz"),
+# every stage that writes a folder: its name, the report's name for that folder, and the file that marks it when the
+# folder has no stage.json (most specific first: a REP's manifest before a run's config). draw.py reads the same table.
+STAGE_FILES = (
+    ("represent", "rep", "manifest.json"),
+    ("train", "run", "config.toml"),
+    ("analyse", "analysis", "selectivity.npz"),
+    ("denoise", "denoise", "examples.npz"),
+    ("sample", "samples", "samples.npz"),
+    ("inverse", "inverse", "inverse.npz"),
+    ("reconstruct", "reconstruct", "reconstruct.npz"),
+    ("distance", "distance", "distance.npz"),
+    ("jacobian", "jacobian", "jacobian.npz"),
+    ("generalize", "generalize", "generalize.npz"),
 )
-# the report's name for the folder of each stage that writes a stage.json
-KINDS = {"train": "run", "represent": "rep", "analyse": "analysis", "denoise": "denoise", "sample": "samples",
-         "inverse": "inverse", "reconstruct": "reconstruct", "distance": "distance"}
-SINGLE = ("run", "rep", "analysis", "denoise", "samples", "distance")
+MARKERS = tuple((kind, marker) for _, kind, marker in STAGE_FILES)
+KINDS = {stage: kind for stage, kind, _ in STAGE_FILES}
+SINGLE = ("run", "rep", "analysis", "denoise", "samples", "distance", "jacobian", "generalize")
 
 
 @dataclass
@@ -71,7 +73,7 @@ def recognise(path: Path) -> Stage:
     """The stage that wrote `path`, or DataError naming the folder and what was expected in it."""
     if not path.is_dir():
         raise DataError(f"{path} is not a folder; expected a stage output folder (a run, REP, analysis, denoise, samples, "
-                        "inverse, reconstruct or distance folder)")
+                        "inverse, reconstruct, distance, jacobian or generalize folder)")
     stage = written_by(path)
     if stage is not None:
         if stage not in KINDS:
