@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..io import OUT_METRICS, written_by
+from ..io import MARKER, OUT_METRICS, written_by
 
 # every stage that writes a folder: its name, the report's name for that folder, and the file that marks it when the
 # folder has no stage.json (most specific first: a REP's manifest before a run's config). draw.py reads the same table.
@@ -97,10 +97,61 @@ def opened(path: Path, kind: str, marker: str) -> Stage:
 
 def gather(paths: list[str | Path]) -> Inputs:
     """Recognise every folder; two folders of a single-kind stage are refused by name."""
+    return collect([recognise(Path(p)) for p in paths])
+
+
+def collect(found: list[Stage]) -> Inputs:
+    """The stages of one report (or one run's column of it); two folders of a single-kind stage are refused by name."""
     stages: dict[str, list[Stage]] = {}
-    for path in paths:
-        stage = recognise(Path(path))
+    for stage in found:
         if stage.kind in SINGLE and stages.get(stage.kind):
-            raise DataError(f"two {stage.kind} folders given ({stages[stage.kind][0].path} and {path}); a report shows one")
+            raise DataError(f"two {stage.kind} folders given ({stages[stage.kind][0].path} and {stage.path}) for one run; a report "
+                            "shows one per run")
         stages.setdefault(stage.kind, []).append(stage)
     return Inputs(stages)
+
+
+def run_folder(model: str | Path | None) -> Path | None:
+    """The run folder of a model path as stages record it (the run folder or its weights file)."""
+    if model is None:
+        return None
+    path = Path(model)
+    return (path.parent if path.suffix == ".safetensors" else path).resolve()
+
+
+def recorded_argv(path: Path) -> list[str]:
+    """The command line stage.json records for `path` (empty when it was not run from the CLI or is older)."""
+    marker = path / MARKER
+    return list(read_json(marker).get("argv") or []) if marker.is_file() else []
+
+
+def owner_of(stage: Stage) -> Path | None:
+    """The run a stage's saved records name: a run itself, a REP's model, an analysis's REP's model, or the --model of
+    the command that wrote the folder; None when nothing says."""
+    if stage.kind == "run":
+        return stage.path.resolve()
+    if stage.kind == "rep":
+        return run_folder(stage.metrics.get("model", {}).get("path"))
+    if stage.kind == "analysis" and stage.metrics.get("rep") and (Path(stage.metrics["rep"]) / "manifest.json").is_file():
+        return run_folder(read_json(Path(stage.metrics["rep"]) / "manifest.json").get("model", {}).get("path"))
+    argv = recorded_argv(stage.path)
+    return run_folder(argv[argv.index("--model") + 1]) if "--model" in argv[:-1] else None
+
+
+def grouped(paths: list[str | Path]) -> list[tuple[str, Inputs]]:
+    """The folders grouped by run, each group with its run's name: by what each folder records (owner_of), else by
+    position (with the run given last before it). The runs are the run folders given, or without any, the REPs' models;
+    one run (or none): one group named ''."""
+    found = [recognise(Path(p)) for p in paths]
+    runs = [s.path.resolve() for s in found if s.kind == "run"] or list(dict.fromkeys(
+        o for s in found if s.kind == "rep" and (o := owner_of(s)) is not None))
+    if len(runs) <= 1:
+        return [("", collect(found))]
+    groups: dict[Path, list[Stage]] = {r: [] for r in runs}
+    last = runs[0]
+    for stage in found:
+        owner = owner_of(stage)
+        last = owner if owner in groups else last
+        groups[last].append(stage)
+    names = [r.name for r in runs]
+    return [(r.name if names.count(r.name) == 1 else f"{r.parent.name}/{r.name}", collect(g)) for r, g in groups.items()]
