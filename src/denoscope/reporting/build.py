@@ -123,9 +123,9 @@ def curves_of(run: Stage) -> dict:
     """The run's training curves for the interactive chart: loss per step, held-out PSNR per σ, the noisy input's PSNR."""
     records = read_metrics(run.path / "metrics.jsonl")
     evals = [r for r in records if "psnr" in r]
-    return {"loss": [[r["step"], r["loss"]] for r in records if "loss" in r],
-            "psnr": {s: [[r["step"], r["psnr"][s]] for r in evals] for s in (evals[0]["psnr"] if evals else {})},
-            "psnr_input": evals[-1]["psnr_input"] if evals else {}}
+    sigmas = list(evals[0]["psnr"]) if evals else []
+    return {"loss": [[r["step"], r["loss"]] for r in records if "loss" in r], "sigmas": sigmas,
+            "psnr": {s: [[r["step"], r["psnr"][s]] for r in evals] for s in sigmas}, "psnr_input": evals[-1]["psnr_input"] if evals else {}}
 
 
 def training_numbers(run: Stage, curves: dict, out: Path) -> tuple[tuple[str, str], ...]:

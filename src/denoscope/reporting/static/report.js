@@ -31,7 +31,7 @@
       if (kind === "loss") {
         out.push({ name: several ? run.run : "loss", colour: COLOURS[r % COLOURS.length], dash: "", points: run.loss });
       } else {
-        Object.keys(run.psnr).forEach((sigma, i) => {
+        (run.sigmas || Object.keys(run.psnr)).forEach((sigma, i) => {
           out.push({ name: `σ = ${sigma}${suffix}`, colour: COLOURS[i % COLOURS.length], dash: DASHES[r % DASHES.length],
                      points: run.psnr[sigma], baseline: run.psnr_input[sigma] });
         });
@@ -46,7 +46,7 @@
       for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
         for (const m of [1, 2, 5]) { const v = m * 10 ** e; if (v >= lo && v <= hi) out.push(v); }
       }
-      return out.length >= 2 ? out : [lo, hi];
+      return out.length >= 3 ? out : ticks(lo, hi, false).filter((v) => v > 0);
     }
     const step0 = (hi - lo) / 5 || 1;
     const p = 10 ** Math.floor(Math.log10(step0));
@@ -125,6 +125,9 @@
         const d = s.points.filter((p) => isFinite(p[1]) && (!log || p[1] > 0))
           .map((p, i) => `${i ? "L" : "M"}${xScale(p[0]).toFixed(1)},${yScale(p[1]).toFixed(1)}`).join("");
         node("path", { class: "series", stroke: s.colour, "stroke-dasharray": s.dash, d }, plot);
+        if (s.points.length <= 60) {
+          for (const p of s.points) if (isFinite(p[1]) && (!log || p[1] > 0)) node("circle", { cx: xScale(p[0]), cy: yScale(p[1]), r: 2.5, fill: s.colour }, plot);
+        }
       }
       node("line", { class: "cursor", x1: 0, x2: 0, y1: M.top, y2: H - M.bottom, visibility: "hidden" }, svg);
       node("rect", { class: "band", x: 0, y: M.top, width: 0, height: H - M.top - M.bottom, visibility: "hidden" }, svg);
