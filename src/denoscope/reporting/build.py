@@ -481,9 +481,7 @@ def render(title: str, sections: list[Section], missing: list[str], explorer: bo
     nav += '<a href="explorer.html">Explorer</a>' if explorer else ""
     nav += '<a href="#provenance">Provenance</a>' if provenance is not None else ""
     tables = [(r, glance([(anchors[id(f)], f) for s in sections if s.run == r for f in s.figures])) for r in (runs or [""])]
-    verdicts = "".join(f'<div class="run-column"><h3>{html.escape(r)}</h3>{t}</div>' if runs else t for r, t in tables if t)
-    if runs and verdicts:
-        verdicts = f'<div class="runs" style="--runs: {len(runs)}">{verdicts}</div>'
+    verdicts = "".join(f'<h3>{html.escape(r)}</h3>{t}' if runs else t for r, t in tables if t)  # one full-width table per run
     glance_links = links_html((("CSV", GLANCE_CSV), ("JSON", GLANCE_JSON)))
     body = [f'<section id="glance"><h2>At a glance</h2>{verdicts}<p>{glance_links}</p></section>'] if verdicts else []
     for a in order:

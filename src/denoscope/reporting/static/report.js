@@ -19,7 +19,8 @@
   function format(v) {
     if (!isFinite(v)) return "–";
     const a = Math.abs(v);
-    return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : v.toPrecision(4).replace(/\.?0+$/, "");
+    if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
+    return Number.isInteger(v) ? String(v) : v.toPrecision(4).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
   }
 
   function series(kind, runs) {
