@@ -351,6 +351,9 @@ def test_two_runs_are_shown_side_by_side_grouped_by_what_each_folder_records(dem
     for src in re.findall(r'<img src="([^"]+)"', page) + numbers_links(page):
         assert (tmp_path / "r" / src).is_file(), src
     assert "runs/0/figures/training.png" in page and "runs/1/figures/training.png" in page
+    rows = json.loads((tmp_path / "r" / "numbers/provenance.json").read_text())
+    assert sorted((r["run"], r["kind"]) for r in rows) == [("demo/run", k) for k in ("analysis", "denoise", "rep", "run")] + [("other/run", "run")]
+    assert (tmp_path / "r" / "explorer.html").is_file()  # the REP and its analysis in one run: its explorer
     one = build_report([out / "run", out / "denoise"], tmp_path / "one").read_text()
     assert 'class="runs"' not in one and 'id="training-0"' in one  # one run keeps today's page
 
