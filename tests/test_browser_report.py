@@ -51,3 +51,23 @@ def test_training_chart_hovers_zooms_and_resets(demo_out, browser):  # noqa: F81
                                  "document.querySelector('nav').getBoundingClientRect().bottom", target)
     assert gap >= 0, f"figure {target} starts {-gap:.0f} px under the sticky bar"
     assert errors(browser) == []
+
+
+def test_two_runs_side_by_side_fit_the_window_with_one_overlaid_chart(demo_out, browser, tmp_path):  # noqa: F811
+    import shutil
+
+    from selenium.webdriver.common.by import By
+
+    from denoscope.reporting.build import build_report
+
+    out = demo_out[0]
+    shutil.copytree(out / "run", tmp_path / "other" / "run")
+    index = build_report([out / "run", out / "denoise", tmp_path / "other" / "run", out / "rep", out / "analysis"], tmp_path / "r")
+    browser.get(index.as_uri())
+    wait_for(browser, "document.body.dataset.charts === 'ready'")
+    legend = browser.find_element(By.CSS_SELECTOR, '.chart[data-chart="loss"] .legend').text
+    assert "demo/run" in legend and "other/run" in legend
+    width = browser.execute_script("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[0] <= width[1], f"the page is {width[0] - width[1]} px wider than the window"
+    browser.save_screenshot(str(ARTIFACTS / "report-two-runs.png"))
+    assert errors(browser) == []
