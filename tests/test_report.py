@@ -418,3 +418,19 @@ def test_jacobian_and_generalize_folders_get_sections_with_their_verdicts(demo_o
     sizes = list(csv.DictReader((tmp_path / "r" / "numbers/generalize.csv").open()))
     assert [(int(r["n"]), int(r["copies"]), int(r["samples"])) for r in sizes] == [(1, 8, 8), (1000, 0, 8)]
     assert "jacobian: no jacobian folder was given" not in page and "generalize: no generalize folder was given" not in page
+
+
+def test_two_reps_of_one_run_get_a_column_each_with_the_analysis_that_read_it(demo_out, tmp_path):
+    out = demo_out[0]
+    shutil.copytree(out / "rep", tmp_path / "rep2")
+    shutil.copytree(out / "analysis", tmp_path / "analysis2")
+    metrics = json.loads((tmp_path / "analysis2/metrics.json").read_text())
+    (tmp_path / "analysis2/metrics.json").write_text(json.dumps({**metrics, "rep": str(tmp_path / "rep2")}))
+    page = build_report([out / "run", out / "rep", tmp_path / "analysis2", out / "analysis", tmp_path / "rep2"], tmp_path / "r").read_text()
+    rows = json.loads((tmp_path / "r" / "numbers/provenance.json").read_text())
+    assert sorted((r["run"], r["kind"], Path(r["path"]).name) for r in rows) == [
+        ("run · rep", "analysis", "analysis"), ("run · rep", "rep", "rep"), ("run · rep", "run", "run"),
+        ("run · rep2", "analysis", "analysis2"), ("run · rep2", "rep", "rep2")]
+    analysis = page[page.index('<section id="analysis">') :]
+    columns = analysis[: analysis.index("</section>")].split('<div class="run-column">')[1:]
+    assert len(columns) == 2 and all("analysis-" in c and "not given" not in c for c in columns)

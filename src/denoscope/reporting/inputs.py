@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -138,20 +139,44 @@ def owner_of(stage: Stage) -> Path | None:
     return run_folder(argv[argv.index("--model") + 1]) if "--model" in argv[:-1] else None
 
 
+def rep_of(stage: Stage) -> Path | None:
+    """The REP a REP or analysis folder is (or read)."""
+    if stage.kind == "rep":
+        return stage.path.resolve()
+    return Path(stage.metrics["rep"]).resolve() if stage.kind == "analysis" and stage.metrics.get("rep") else None
+
+
+def by_owner(found: list[Stage], owners: list[Path], owner: Callable[[Stage], Path | None]) -> dict[Path, list[Stage]]:
+    """The stages under each owner: the one `owner` names when it is among `owners`, else the owner last named before."""
+    groups: dict[Path, list[Stage]] = {o: [] for o in owners}
+    last = owners[0]
+    for stage in found:
+        named = owner(stage)
+        last = named if named in groups else last
+        groups[last].append(stage)
+    return groups
+
+
+def labels(paths: list[Path]) -> list[str]:
+    """Each folder's name, with its parent's where two share a name."""
+    names = [p.name for p in paths]
+    return [p.name if names.count(p.name) == 1 else f"{p.parent.name}/{p.name}" for p in paths]
+
+
 def grouped(paths: list[str | Path]) -> list[tuple[str, Inputs]]:
-    """The folders grouped by run, each group with its run's name: by what each folder records (owner_of), else by
-    position (with the run given last before it). The runs are the run folders given, or without any, the REPs' models;
-    one run (or none): one group named ''."""
+    """The folders grouped into the report's columns, each named: by run — what each folder records (owner_of), else
+    its position (with the run given last before it); the runs are the run folders given, or without any, the REPs'
+    models — and a run given several REPs gets a column per REP (with its analysis; the run's other folders in the
+    first). One column: named ''."""
     found = [recognise(Path(p)) for p in paths]
     runs = [s.path.resolve() for s in found if s.kind == "run"] or list(dict.fromkeys(
-        o for s in found if s.kind == "rep" and (o := owner_of(s)) is not None))
-    if len(runs) <= 1:
-        return [("", collect(found))]
-    groups: dict[Path, list[Stage]] = {r: [] for r in runs}
-    last = runs[0]
-    for stage in found:
-        owner = owner_of(stage)
-        last = owner if owner in groups else last
-        groups[last].append(stage)
-    names = [r.name for r in runs]
-    return [(r.name if names.count(r.name) == 1 else f"{r.parent.name}/{r.name}", collect(g)) for r, g in groups.items()]
+        o for s in found if s.kind == "rep" and (o := owner_of(s)) is not None)) or [Path()]
+    columns: list[tuple[str, list[Stage]]] = []
+    for run, name, stages in zip(runs, labels(runs), by_owner(found, runs, owner_of).values()):
+        reps = [s.path.resolve() for s in stages if s.kind == "rep"]
+        if len(reps) < 2:
+            columns.append((name, stages))
+            continue
+        for rep, rep_name, part in zip(reps, labels(reps), by_owner(stages, reps, rep_of).values()):
+            columns.append((f"{name} · {rep_name}" if len(runs) > 1 or run != Path() else rep_name, part))
+    return [("", collect(found))] if len(columns) == 1 else [(name, collect(stages)) for name, stages in columns]
