@@ -434,3 +434,27 @@ def test_two_reps_of_one_run_get_a_column_each_with_the_analysis_that_read_it(de
     analysis = page[page.index('<section id="analysis">') :]
     columns = analysis[: analysis.index("</section>")].split('<div class="run-column">')[1:]
     assert len(columns) == 2 and all("analysis-" in c and "not given" not in c for c in columns)
+
+
+def test_the_assessment_table_shows_and_links_the_medians_against_chance(tmp_path):
+    import csv
+
+    from denoscope.reporting.build import assessment_figure
+    from denoscope.reporting.inputs import Stage
+    from denoscope.sampling.assess import summary
+
+    groups = {"phi_distance": {"guided": [0.1, 0.2, 0.3], "unguided": [0.5, 0.6, 0.7], "random": [0.4, 0.9, 0.2]},
+              "class_agreement": {"guided": [1.0, 0.0, 1.0], "unguided": [0.0, 0.0, 1.0], "random": [0.0, 1.0, 0.0]}}
+    measures = {name: summary(name, g) for name, g in groups.items()}
+    spread = {"samples_pairwise_rms_median": 0.123, "unguided_pairwise_rms": 0.321, "random_pairwise_rms": 0.3}
+    m = {"assessment": {"targets": 3, "per_target": 2, "unguided": 6, "random": 6, "measures": measures, "spread": spread}}
+    (tmp_path / "rec").mkdir()
+    (tmp_path / "rec" / "metrics.json").write_text(json.dumps(m))
+    f = assessment_figure(Stage("reconstruct", tmp_path / "rec", m), tmp_path / "r", 0)
+    assert "<th>phi_distance</th><td>0.200</td><td>0.600</td><td>0.400</td><td>67%</td>" in f.caption  # 0.1 and 0.3 beat both
+    assert "<th>class_agreement</th><td>1.000</td><td>0.000</td><td>0.000</td><td>33%</td>" in f.caption
+    assert "0.123" in f.caption and "0.321" in f.caption
+    (label, href), = [link for link in f.links if link[0].endswith(".csv")]
+    rows = {r["measure"]: r for r in csv.DictReader((tmp_path / "r" / href).open())}
+    assert float(rows["phi_distance"]["guided_median"]) == 0.2 and float(rows["phi_distance"]["guided_closer_than_both"]) == 2 / 3
+    assert (tmp_path / "r" / "numbers/reconstruct0-metrics.json").is_file()

@@ -29,7 +29,8 @@ from ..representation.store import source_mismatch
 from ..training import read_metrics
 from .explorer import TILE, ExplorerData, thumbnail_tile, write_explorer
 from .figures import training_figure
-from .inputs import Inputs, Stage, gather, grouped, read_json, recognise
+from .inputs import Inputs, Stage, grouped, read_json, recognise
+from .jacobian_figures import EIGENVECTORS, SPECTRA
 
 MARK = ".denoscope-report"
 DENOISES = ("better than the noisy input", "not better than the noisy input")
@@ -161,7 +162,7 @@ def denoise_section(stage: Stage, out: Path) -> Section:
     src = copy_figure(stage, "denoised.png", out, "denoise")
     caption = (f"Clean image, then noisy and denoised pairs at each σ, for held-out images of {html.escape(str(m.get('source')))} "
                f"({m.get('images')} images, eval mode). The denoiser is {words}. {psnr_table(m['sigma'])}")
-    links = (copy_numbers(stage, OUT_METRICS, out, "denoise"), write_csv(out, "denoise-psnr.csv", ["sigma", "psnr", "psnr_input"], psnr_rows(m["sigma"])))
+    links = (*stage_numbers(stage, out, "denoise"), write_csv(out, "denoise-psnr.csv", ["sigma", "psnr", "psnr_input"], psnr_rows(m["sigma"])))
     return Section("denoise", "Denoising held-out images", "", (Figure(src, "Denoising examples", caption, ok, DENOISES, links=links),) if src else ())
 
 
@@ -306,11 +307,12 @@ def sampling_section(inputs: Inputs, out: Path) -> Section:
     figures += [replace(inverse_figure(st, out, i), links=stage_numbers(st, out, f"inverse{i}")) for i, st in enumerate(inputs.all("inverse"))]
     for i, st in enumerate(inputs.all("reconstruct")):
         figures += with_links(reconstruct_figures(st, out, i), stage_numbers(st, out, f"reconstruct{i}"))
-        figures += [f for f in (panels_figure(st, out, i), assessment_figure(st, out, i)) if f is not None]
+        figures += [f for f in [panels_figure(st, out, i)] if f is not None]
     for st in inputs.all("distance"):
         pairs = write_csv(out, "distance-pairs.csv", ["phi_distance2", "d2"], [list(r) for r in zip(st.metrics["phi_distance2"], st.metrics["d2"])])
         figures.append(replace(distance_figure(st, out), links=(*stage_numbers(st, out, "distance"), pairs)))
-    return Section("sampling", "Sampling with the denoiser's prior", "", tuple(f for f in figures if f.src or f.title.startswith("Reconstructions against")))
+    tables = [f for i, st in enumerate(inputs.all("reconstruct")) if (f := assessment_figure(st, out, i)) is not None]
+    return Section("sampling", "Sampling with the denoiser's prior", "", tuple(f for f in figures if f.src) + tuple(tables))
 
 
 def jacobian_table(m: dict) -> tuple[list[str], list[list]]:
@@ -322,14 +324,12 @@ def jacobian_table(m: dict) -> tuple[list[str], list[list]]:
 
 def html_table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{fmt(v, 3) if isinstance(v, float) else html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{format(v, '.4g') if isinstance(v, float) else html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
     return f'<table class="numbers"><tr>{head}</tr>{body}</table>'
 
 
 def jacobian_section(st: Stage, out: Path) -> Section:
     """The 2023 paper's adaptive basis at one image: symmetric shrinkage, D(y) = ∇D(y)·y, tr J falling with σ."""
-    from .jacobian_figures import EIGENVECTORS, SPECTRA
-
     m, records = st.metrics, jacobian_findings(st.metrics)
     header, rows = jacobian_table(m)
     links = (*stage_numbers(st, out, "jacobian"), write_csv(out, "jacobian.csv", header, rows))
