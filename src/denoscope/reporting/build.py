@@ -525,7 +525,7 @@ def checkpoint_sha256(stage: Stage) -> str:
     """The sha256 of the weights a run holds, or that a REP recorded for the model it was extracted with."""
     if stage.kind == "run":
         return file_hash(stage.path / WEIGHTS) if (stage.path / WEIGHTS).is_file() else "no weights"
-    return stage.metrics.get("model", {}).get("sha256") or "—" if stage.kind == "rep" else "—"
+    return (stage.metrics.get("model", {}).get("sha256") if stage.kind == "rep" else None) or "—"
 
 
 def provenance_of(run: str, stage: Stage) -> dict:
