@@ -356,6 +356,7 @@ def test_two_runs_are_shown_side_by_side_grouped_by_what_each_folder_records(dem
     assert (tmp_path / "r" / "explorer.html").is_file()  # the REP and its analysis in one run: its explorer
     one = build_report([out / "run", out / "denoise"], tmp_path / "one").read_text()
     assert 'class="runs"' not in one and 'id="training-0"' in one  # one run keeps today's page
+    assert all((tmp_path / "one" / "assets" / name).is_file() for name in ("style.css", "report.css", "report.js"))  # styled without an explorer
 
 
 def planted_jacobian(asymmetry: float, low: float, high: float, homogeneity: float, traces: list[float]) -> dict:
