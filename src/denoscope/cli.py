@@ -450,15 +450,17 @@ def distance(
 @app.command()
 @stage
 def report(
-    run: Annotated[Path, typer.Argument(help="The training run folder.")],
+    run: Annotated[Path, typer.Argument(help="The training run folder (with its weights).")],
     folders: Annotated[Optional[list[Path]], typer.Argument(help="The REP folder and stage output folders (denoise, analyse, sample, "
-                                                                  "inverse, reconstruct, distance), each recognised by its files.")] = None,
+                                                                  "inverse, reconstruct, distance, jacobian, generalize), each recognised "
+                                                                  "by its files; more run folders with theirs, shown side by side.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for index.html, explorer.html and their files (new, empty, or an earlier report).")] = Path("report"),
     title: Annotated[Optional[str], typer.Option(help="Page title (default: from the run folder's name).")] = None,
 ) -> None:
     """An HTML report of the given folders, figures with captions from their saved numbers, and the explorer; opens from disk."""
-    from .reporting.build import build_report
+    from .reporting.build import build_report, check_run
 
+    check_run(run)
     index = build_report([run, *(folders or [])], out, title, progress=True)
     console.print(f"report: {index}")
     if (out / "explorer.html").exists():

@@ -91,10 +91,16 @@ def check_stage(folder: str | Path, stage: str) -> None:
 
 
 def write_marker(folder: str | Path, stage: str) -> None:
-    """stage.json: which stage (and which denoscope) wrote this folder, for the next writer and every reader."""
+    """stage.json: which stage (and which denoscope) wrote this folder, when, on which host and, when run from the CLI,
+    by which command line: for the next writer and every reader (the report's provenance)."""
+    import sys
+
     from . import __version__
 
-    write_json(Path(folder) / MARKER, {"stage": stage, "denoscope": __version__})
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    cli = script.name == "denoscope" or script.parts[-2:] == ("denoscope", "__main__.py")
+    write_json(Path(folder) / MARKER, {"stage": stage, "denoscope": __version__, "argv": ["denoscope", *sys.argv[1:]] if cli else None,
+                                       "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname()})
 
 
 def check_writable(folder: str | Path, what: str = "output folder", stage: str | None = None) -> None:

@@ -3,29 +3,39 @@ whether the paper's finding holds here, plus the explorer; validated first, writ
 
 from __future__ import annotations
 
+import csv
 import html
+import io
+import json
 import os
 import shutil
+import time
+import tomllib
 from dataclasses import dataclass, replace
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ..analysis.findings import FAILS, HOLDS, PARTLY, TOO_FEW, embedding_finding, matching_finding, verdict_text
+from ..analysis.findings_2023 import generalize_finding, jacobian_findings
+from ..checkpoint import file_hash
 from ..data import Transform, reopen
 from ..errors import DataError, OutputError
-from ..io import atomic_file, check_writable, ensure_dir, fsync_dir, write_text
+from ..io import MARKER, OUT_METRICS, WEIGHTS, atomic_file, check_writable, ensure_dir, fsync_dir, write_json, write_text
 from ..progress import stage_bar
 from ..representation.store import source_mismatch
 from ..training import read_metrics
 from .explorer import TILE, ExplorerData, thumbnail_tile, write_explorer
 from .figures import training_figure
-from .inputs import Inputs, Stage, gather
+from .inputs import Inputs, Stage, grouped, read_json, recognise
+from .jacobian_figures import EIGENVECTORS, SPECTRA
 
 MARK = ".denoscope-report"
 DENOISES = ("better than the noisy input", "not better than the noisy input")
-STAGES = ("run", "denoise", "rep", "analysis", "samples", "inverse", "reconstruct", "distance")
+STAGES = ("run", "denoise", "rep", "analysis", "samples", "inverse", "reconstruct", "distance", "jacobian", "generalize")
+ASSETS = ("style.css", "report.css", "report.js")
 FINDINGS_STYLE = (".partly { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 0.85em; font-weight: 500; "
                   "line-height: 1.6; background: #bf8700; color: #fff; } table.findings td { white-space: normal; text-align: left; "
                   "vertical-align: top; } table.findings { table-layout: fixed; width: 100%; } table.findings th { text-align: left; white-space: normal; } "
@@ -41,6 +51,8 @@ class Figure:
     finding: bool | None = None  # a check of ours that is not one of the paper's findings (None: none)
     badges: tuple[str, str] = ("holds here", "does not hold here")
     record: dict | None = None  # the paper's finding shown by this figure (analysis/findings.py), judged here
+    links: tuple[tuple[str, str], ...] = ()  # (label, path in the report): the numbers behind the figure
+    chart: str = ""  # the interactive chart drawn by assets/report.js in place of the PNG (which stays as the fallback)
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,7 @@ class Section:
     title: str
     intro: str
     figures: tuple[Figure, ...] = ()
+    run: str = ""  # the run (column) this section belongs to when the report shows several
 
 
 def fmt(x, digits: int = 2) -> str:
@@ -66,6 +79,31 @@ def copy_figure(stage: Stage, name: str, out: Path, prefix: str) -> str | None:
     return target
 
 
+def copy_numbers(stage: Stage, name: str, out: Path, prefix: str) -> tuple[str, str] | None:
+    """Copy a stage's saved numbers file into OUT/numbers/ (a link beside its figures); None when it has none."""
+    src = stage.path / name
+    if not src.is_file():
+        return None
+    target = f"numbers/{prefix}-{Path(name).name}"
+    with atomic_file(out / target) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(name).name, target
+
+
+def write_csv(out: Path, name: str, header: list[str], rows: list[list]) -> tuple[str, str]:
+    """OUT/numbers/NAME: a table of a figure's numbers (floats at full precision), as a (label, path) link."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([[repr(float(v)) if isinstance(v, (float, np.floating)) else v for v in row] for row in rows])
+    write_text(ensure_dir(out / "numbers") / name, text.getvalue())
+    return name, f"numbers/{name}"
+
+
+def psnr_rows(sigmas: dict) -> list[list]:
+    return [[s, v["psnr"], v["psnr_input"]] for s, v in sigmas.items()]
+
+
 def psnr_table(sigmas: dict) -> str:
     """Denoised / noisy PSNR per σ, as an HTML table, from {σ: {"psnr", "psnr_input", …}}."""
     head = "".join(f"<th>σ = {html.escape(s)}</th>" for s in sigmas)
@@ -76,6 +114,28 @@ def psnr_table(sigmas: dict) -> str:
 def beats_noisy(sigmas: dict) -> tuple[bool, str]:
     worse = [s for s, v in sigmas.items() if v["psnr"] <= v["psnr_input"]]
     return not worse, "better than the noisy input at every σ" if not worse else f"not better than the noisy input at σ = {', '.join(worse)}"
+
+
+CHART = ('<div class="charts"><div class="chart" data-chart="loss" data-ylabel="training MSE" data-log="1"></div>'
+         '<div class="chart" data-chart="psnr" data-ylabel="held-out PSNR (dB)"></div></div>')
+
+
+def curves_of(run: Stage) -> dict:
+    """The run's training curves for the interactive chart: loss per step, held-out PSNR per σ, the noisy input's PSNR."""
+    records = read_metrics(run.path / "metrics.jsonl")
+    evals = [r for r in records if "psnr" in r]
+    sigmas = list(evals[0]["psnr"]) if evals else []
+    return {"loss": [[r["step"], r["loss"]] for r in records if "loss" in r], "sigmas": sigmas,
+            "psnr": {s: [[r["step"], r["psnr"][s]] for r in evals] for s in sigmas}, "psnr_input": evals[-1]["psnr_input"] if evals else {}}
+
+
+def training_numbers(run: Stage, curves: dict, out: Path) -> tuple[tuple[str, str], ...]:
+    """The run's log and config as saved, and its loss and held-out PSNR curves as CSV."""
+    loss = write_csv(out, "training-loss.csv", ["step", "loss"], curves["loss"])
+    psnr = write_csv(out, "training-psnr.csv", ["step", "sigma", "psnr", "psnr_input"],
+                     [[step, s, v, curves["psnr_input"][s]] for s, points in curves["psnr"].items() for step, v in points])
+    saved = [copy_numbers(run, name, out, "run") for name in ("metrics.jsonl", "config.toml")]
+    return (loss, psnr, *(x for x in saved if x), ("PNG", "figures/training.png"))
 
 
 def training_section(run: Stage, out: Path) -> Section:
@@ -92,7 +152,8 @@ def training_section(run: Stage, out: Path) -> Section:
         ok, caption = None, f"Training MSE over {steps} steps; no held-out PSNR was checked during training."
     config = html.escape((run.path / "config.toml").read_text())
     return Section("training", "Training", f"Run folder <code>{html.escape(str(run.path))}</code>.<details><summary>config.toml</summary><pre>{config}</pre></details>",
-                   (Figure("figures/training.png", "Training curve", caption, ok, DENOISES),))
+                   (Figure("figures/training.png", "Training curve", caption, ok, DENOISES, links=training_numbers(run, curves_of(run), out),
+                           chart=CHART),))
 
 
 def denoise_section(stage: Stage, out: Path) -> Section:
@@ -101,7 +162,8 @@ def denoise_section(stage: Stage, out: Path) -> Section:
     src = copy_figure(stage, "denoised.png", out, "denoise")
     caption = (f"Clean image, then noisy and denoised pairs at each σ, for held-out images of {html.escape(str(m.get('source')))} "
                f"({m.get('images')} images, eval mode). The denoiser is {words}. {psnr_table(m['sigma'])}")
-    return Section("denoise", "Denoising held-out images", "", (Figure(src, "Denoising examples", caption, ok, DENOISES),) if src else ())
+    links = (*stage_numbers(stage, out, "denoise"), write_csv(out, "denoise-psnr.csv", ["sigma", "psnr", "psnr_input"], psnr_rows(m["sigma"])))
+    return Section("denoise", "Denoising held-out images", "", (Figure(src, "Denoising examples", caption, ok, DENOISES, links=links),) if src else ())
 
 
 ANALYSES = (
@@ -201,12 +263,131 @@ def distance_figure(st: Stage, out: Path) -> Figure:
                   f"them: A‖Δφ‖² ≤ d² ≤ B‖Δφ‖². {record_caption(record)} {html.escape(m['note'])}.", record=record)
 
 
+def stage_numbers(st: Stage, out: Path, prefix: str) -> tuple[tuple[str, str], ...]:
+    """A stage's metrics.json, copied into the report: the numbers behind every figure of it."""
+    saved = copy_numbers(st, OUT_METRICS, out, prefix)
+    return (saved,) if saved else ()
+
+
+ASSESSMENT = ("median over targets: guided", "unguided", "random images", "targets where guided is closer than both")
+
+
+def assessment_figure(st: Stage, out: Path, i: int) -> Figure | None:
+    """Issue 26's table: each measure of the φ-guided samples beside unguided samples and random images (the chance level)."""
+    a = st.metrics.get("assessment")
+    if a is None:
+        return None
+    rows = [[name, v["median"]["guided"], v["median"]["unguided"], v["median"]["random"], v["guided_closer_than_both"]]
+            for name, v in a["measures"].items()]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("measure", *ASSESSMENT))
+    body = "".join(f"<tr><th>{html.escape(r[0])}</th>{''.join(f'<td>{fmt(v, 3)}</td>' for v in r[1:4])}<td>{r[4]:.0%}</td></tr>" for r in rows)
+    spread = a["spread"]
+    csv_link = write_csv(out, f"reconstruct{i}-assessment.csv", ["measure", "guided_median", "unguided_median", "random_median",
+                                                                  "guided_closer_than_both"], rows)
+    return Figure(None, "Reconstructions against chance (issue 26)",
+                  f"{a['targets']} targets × {a['per_target']} guided samples, beside {a['unguided']} unguided samples and {a['random']} "
+                  f"random images measured against the same targets. Samples' pairwise RMS {fmt(spread.get('samples_pairwise_rms_median'), 3)} "
+                  f"vs unguided {fmt(spread['unguided_pairwise_rms'], 3)}. <table class=\"numbers\"><tr>{head}</tr>{body}</table>",
+                  links=(*stage_numbers(st, out, f"reconstruct{i}"), csv_link))
+
+
+def panels_figure(st: Stage, out: Path, i: int) -> Figure | None:
+    """Fig. 7's layout: each target framed at the centre of its samples."""
+    src = copy_figure(st, "panels.png", out, f"reconstruct{i}")
+    return None if src is None else Figure(src, "Samples around their targets (fig. 7 panels)", "Each target (framed, at the centre) "
+                                           "with its φ-guided samples around it.", links=stage_numbers(st, out, f"reconstruct{i}"))
+
+
+def with_links(figures: list[Figure], links: tuple[tuple[str, str], ...]) -> list[Figure]:
+    return [replace(f, links=f.links + links) for f in figures]
+
+
 def sampling_section(inputs: Inputs, out: Path) -> Section:
-    figures = [samples_figure(st, out) for st in inputs.all("samples")]
-    figures += [inverse_figure(st, out, i) for i, st in enumerate(inputs.all("inverse"))]
-    figures += [f for i, st in enumerate(inputs.all("reconstruct")) for f in reconstruct_figures(st, out, i)]
-    figures += [distance_figure(st, out) for st in inputs.all("distance")]
-    return Section("sampling", "Sampling with the denoiser's prior", "", tuple(f for f in figures if f.src))
+    figures = [replace(samples_figure(st, out), links=stage_numbers(st, out, "samples")) for st in inputs.all("samples")]
+    figures += [replace(inverse_figure(st, out, i), links=stage_numbers(st, out, f"inverse{i}")) for i, st in enumerate(inputs.all("inverse"))]
+    for i, st in enumerate(inputs.all("reconstruct")):
+        figures += with_links(reconstruct_figures(st, out, i), stage_numbers(st, out, f"reconstruct{i}"))
+        figures += [f for f in [panels_figure(st, out, i)] if f is not None]
+    for st in inputs.all("distance"):
+        pairs = write_csv(out, "distance-pairs.csv", ["phi_distance2", "d2"], [list(r) for r in zip(st.metrics["phi_distance2"], st.metrics["d2"])])
+        figures.append(replace(distance_figure(st, out), links=(*stage_numbers(st, out, "distance"), pairs)))
+    tables = [f for i, st in enumerate(inputs.all("reconstruct")) if (f := assessment_figure(st, out, i)) is not None]
+    return Section("sampling", "Sampling with the denoiser's prior", "", tuple(f for f in figures if f.src) + tuple(tables))
+
+
+def jacobian_table(m: dict) -> tuple[list[str], list[list]]:
+    header = ["sigma", "trace", "asymmetry", "homogeneity", "eigenvalue_min", "eigenvalue_max", "squared_error", "sigma2_trace",
+              "psnr_noisy", "psnr_denoised"]
+    return header, [[s["sigma"], s["trace"], s["asymmetry"], s["homogeneity"], *s["eigenvalue_range"], s["squared_error"], s["sigma2_trace"],
+                     s["psnr_noisy"], s["psnr_denoised"]] for s in sorted(m["per_sigma"], key=lambda s: s["sigma"])]
+
+
+def html_table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{format(v, '.4g') if isinstance(v, float) else html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f'<table class="numbers"><tr>{head}</tr>{body}</table>'
+
+
+def jacobian_section(st: Stage, out: Path) -> Section:
+    """The 2023 paper's adaptive basis at one image: symmetric shrinkage, D(y) = ∇D(y)·y, tr J falling with σ."""
+    m, records = st.metrics, jacobian_findings(st.metrics)
+    header, rows = jacobian_table(m)
+    links = (*stage_numbers(st, out, "jacobian"), write_csv(out, "jacobian.csv", header, rows))
+    spectra, vectors = (copy_figure(st, name, out, "jacobian") for name in (SPECTRA, EIGENVECTORS))
+    figures = (
+        Figure(spectra, "Shrinkage factors and effective dimensionality (2023)", "Left: the eigenvalues of (J + Jᵀ)/2, sorted, per σ; "
+               f"right: tr J against σ. {record_caption(records['shrinkage'])}", record=records["shrinkage"], links=links),
+        Figure(None, "Effective dimensionality tr J (2023)", f"{record_caption(records['trace'])} {html_table(header, rows)}",
+               record=records["trace"], links=links),
+        Figure(None, "Local linearity D(y) = ∇D(y)·y (2023)", record_caption(records["homogeneity"]), record=records["homogeneity"], links=links),
+        Figure(vectors, "The adaptive basis (2023)", "One row per σ: the noisy image y, D(y), then the top eigenvectors of (J + Jᵀ)/2 "
+               "with their eigenvalues.", links=links),
+    )
+    intro = (f"The exact Jacobian J = ∇D(y) of the denoiser at image {m['image']} (n = {m['dimension']}), one noise draw per σ; "
+             f"folder <code>{html.escape(str(st.path))}</code>.")
+    return Section("jacobian", "The denoiser's adaptive basis (Kadkhodaie et al. 2023)", intro, tuple(f for f in figures if f.src or f.record))
+
+
+def generalize_table(m: dict) -> tuple[list[str], list[list]]:
+    sizes = sorted(m["sizes"], key=lambda s: s["n"])
+    sigmas = list(sizes[0]["models"]["a"]["denoising"])
+    header = ["n", "pair_cosine_median", "pair_psnr_median", "copies", "samples", *(f"gap_sigma_{s}" for s in sigmas)]
+    rows = [[s["n"], s["pair"]["cosine_median"], s["pair"]["psnr_median"], sum(v["memorised"] for v in s["models"].values()),
+             sum(len(v["own"]["cosine"]) for v in s["models"].values()),
+             *(float(np.mean([v["denoising"][g]["gap"] for v in s["models"].values()])) for g in sigmas)] for s in sizes]
+    return header, rows
+
+
+def generalize_section(st: Stage, out: Path) -> Section:
+    """The 2023 paper's transition: memorisation at small N, the same density from disjoint sets at large N."""
+    m = st.metrics
+    record = generalize_finding(m)
+    header, rows = generalize_table(m)
+    links = (*stage_numbers(st, out, "generalize"), write_csv(out, "generalize.csv", header, rows))
+    figures = [Figure(copy_figure(st, "generalize.png", out, "generalize"), "Memorisation → generalisation (2023)",
+                      "Against the training-set size N: the cosine between the two models' samples (same start, same noise), each "
+                      "sample's cosine to the nearest training image, and the train − held-out denoising PSNR gap per σ. "
+                      f"{record_caption(record)} {html_table(header, rows)}", record=record, links=links)]
+    figures += [Figure(copy_figure(st, f"pairs-{s['n']:06d}.png", out, "generalize"), f"Samples at N = {s['n']}",
+                       "Rows: model a, model b (same start and noise), each sample's nearest image in its model's own training set.",
+                       links=links) for s in sorted(m["sizes"], key=lambda s: s["n"])]
+    intro = f"Two models per N trained on disjoint subsets of {html.escape(str(m.get('source')))}; {html.escape(m['copy_rule'])}."
+    return Section("generalize", "Memorisation and generalisation (Kadkhodaie et al. 2023)", intro, tuple(f for f in figures if f.src or f.record))
+
+
+def channel_numbers(st: Stage, out: Path) -> tuple[str, str] | None:
+    """Every per-channel array of the analysis (selectivity PR, mean, …) as one CSV row per channel."""
+    sel = st.arrays("selectivity")
+    count = len(sel.get("channel_pr", ()))
+    columns = [k for k, v in sel.items() if v.shape == (count,)]
+    return write_csv(out, "channels.csv", ["channel", *columns], [[c, *(sel[k][c] for k in columns)] for c in range(count)]) if count else None
+
+
+def analysis_with_numbers(st: Stage, out: Path) -> Section:
+    """The analysis section (its figures and captions), each figure linked to the saved numbers and the per-channel table."""
+    section = analysis_section(st, out)
+    links = tuple(x for x in (copy_numbers(st, OUT_METRICS, out, "analysis"), channel_numbers(st, out)) if x)
+    return replace(section, figures=tuple(with_links(list(section.figures), links + (("findings (CSV)", GLANCE_CSV),))))
 
 
 def not_computed(inputs: Inputs) -> list[str]:
@@ -243,22 +424,78 @@ def image(f: Figure) -> str:
     return "" if f.src is None else f'<img src="{f.src}" alt="{html.escape(f.title)}">'
 
 
-def render(title: str, sections: list[Section], missing: list[str], explorer: bool) -> str:
-    """The page: a verdict per finding at the top, then each section's figures with their captions, then what is missing."""
-    figures = [(f"{s.anchor}-{i}", f) for s in sections for i, f in enumerate(s.figures)]
-    nav = "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections)
+GLANCE_CSV, GLANCE_JSON = "numbers/glance.csv", "numbers/glance.json"
+
+
+def links_html(links: tuple[tuple[str, str], ...]) -> str:
+    shown = " · ".join(f'<a href="{html.escape(href)}">{html.escape(label)}</a>' for label, href in links)
+    return f' <span class="numbers-links">Numbers: {shown}</span>' if shown else ""
+
+
+def figure_html(anchor: str, f: Figure, chart: bool = True) -> str:
+    """One figure: the interactive chart (its PNG kept as the fallback), its caption and verdict, and its numbers' links."""
+    picture = f'{f.chart}<div class="fallback">{image(f)}</div>' if f.chart and chart else image(f)
+    return (f'<figure id="{anchor}">{picture}<figcaption><b>{f.title}.</b> {badge(f)} {f.caption}{links_html(f.links)}</figcaption>'
+            "</figure>")
+
+
+def section_body(sections: list[Section], runs: list[str], anchors: dict[int, str]) -> str:
+    """One section of the page: as it is for one run; for several, a column per run (the same figure at the same place,
+    an empty column where a run lacks the section) with the training chart overlaying every run's curves once above."""
+    if not runs:
+        (s,) = sections
+        return "".join(figure_html(anchors[id(f)], f) for f in s.figures)
+    by_run = {s.run: s for s in sections}
+    charts = next((f.chart for s in sections for f in s.figures if f.chart), "")
+    columns = "".join(
+        f'<div class="run-column"><h3>{html.escape(r)}</h3>'
+        + (f"<p>{by_run[r].intro}</p>" + "".join(figure_html(anchors[id(f)], f, chart=False) for f in by_run[r].figures)
+           if r in by_run else '<p class="muted">not given for this run</p>') + "</div>" for r in runs)
+    return f'{charts}<div class="runs" style="--runs: {len(runs)}">{columns}</div>'
+
+
+def provenance_html(rows: list[dict]) -> str:
+    """The provenance block: denoscope's version and the report's date, then each stage folder's command, time, host,
+    checkpoint sha256 and data source ("not recorded" where an older denoscope did not write it)."""
+    from .. import __version__
+
+    keys = ("run", "kind", "path", "command", "written", "host", "denoscope", "sha256", "data")
+    head = "".join(f"<th>{k}</th>" for k in keys if k != "run" or any(r["run"] for r in rows))
+    body = "".join("<tr>" + "".join(f"<td><code>{html.escape(str(r[k]))}</code></td>" if k in ("path", "command", "sha256") else
+                                     f"<td>{html.escape(str(r[k]))}</td>" for k in keys if k != "run" or any(x["run"] for x in rows)) + "</tr>"
+                   for r in rows)
+    return (f'<section id="provenance"><h2>Provenance</h2><p>denoscope {html.escape(__version__)}; report written '
+            f'{time.strftime("%Y-%m-%d %H:%M:%S %Z")}.{links_html((("provenance.json", "numbers/provenance.json"),))}</p>'
+            f'<div class="wide"><table class="numbers provenance"><tr>{head}</tr>{body}</table></div></section>')
+
+
+def render(title: str, sections: list[Section], missing: list[str], explorer: bool, provenance: list[dict] | None = None,
+           curves: list[dict] | None = None) -> str:
+    """The page: a verdict per finding at the top (per run when there are several), then each section's figures with
+    their captions (side by side when several runs share it), what is missing, and where every folder came from."""
+    runs = list(dict.fromkeys(s.run for s in sections if s.run))
+    order = list(dict.fromkeys(s.anchor for s in sections))
+    anchors = {id(f): f"{s.anchor}-{runs.index(s.run)}-{i}" if runs else f"{s.anchor}-{i}"
+               for s in sections for i, f in enumerate(s.figures)}
+    nav = "".join(f'<a href="#{a}">{html.escape(next(s.title for s in sections if s.anchor == a))}</a>' for a in order)
     nav += '<a href="explorer.html">Explorer</a>' if explorer else ""
-    verdicts = glance(figures)
-    body = [f'<section id="glance"><h2>At a glance</h2>{verdicts}</section>'] if verdicts else []
-    for s in sections:
-        figs = "".join(f'<figure id="{anchor}">{image(f)}<figcaption><b>{f.title}.</b> {badge(f)} '
-                       f"{f.caption}</figcaption></figure>" for anchor, f in figures if anchor.rsplit("-", 1)[0] == s.anchor)
-        body.append(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2><p>{s.intro}</p>{figs}</section>')
+    nav += '<a href="#provenance">Provenance</a>' if provenance is not None else ""
+    tables = [(r, glance([(anchors[id(f)], f) for s in sections if s.run == r for f in s.figures])) for r in (runs or [""])]
+    verdicts = "".join(f'<h3>{html.escape(r)}</h3>{t}' if runs else t for r, t in tables if t)  # one full-width table per run
+    glance_links = links_html((("CSV", GLANCE_CSV), ("JSON", GLANCE_JSON)))
+    body = [f'<section id="glance"><h2>At a glance</h2>{verdicts}<p>{glance_links}</p></section>'] if verdicts else []
+    for a in order:
+        group = [s for s in sections if s.anchor == a]
+        intro = "" if runs else f"<p>{group[0].intro}</p>"
+        body.append(f'<section id="{a}"><h2>{html.escape(group[0].title)}</h2>{intro}{section_body(group, runs, anchors)}</section>')
     items = "".join(f"<li>{html.escape(x)}</li>" for x in missing) or "<li>nothing: every stage was given</li>"
     body.append(f'<section id="missing"><h2>Not computed</h2><ul class="missing">{items}</ul></section>')
+    body += [provenance_html(provenance)] if provenance is not None else []
+    data = json.dumps(curves or []).replace("</", "<\\/")
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<link rel="stylesheet" href="assets/style.css"><style>{FINDINGS_STYLE}</style></head><body><nav>{nav}</nav><h1>{html.escape(title)}</h1>'
-            + "".join(body) + "</body></html>\n")
+            f'<link rel="stylesheet" href="assets/style.css"><link rel="stylesheet" href="assets/report.css"><style>{FINDINGS_STYLE}</style>'
+            f'<script src="assets/report.js" defer></script></head><body><nav>{nav}</nav><h1>{html.escape(title)}</h1>'
+            + "".join(body) + f'<script type="application/json" id="denoscope-curves">{data}</script></body></html>\n')
 
 
 def check_out(out: Path) -> None:
@@ -268,31 +505,106 @@ def check_out(out: Path) -> None:
     check_writable(out.parent if not out.exists() else out, "report folder")
 
 
+def check_run(path: str | Path) -> None:
+    """The folder given as the run: a training run with its weights, else one sentence saying what it is instead."""
+    stage = recognise(Path(path))
+    if stage.kind != "run":
+        raise DataError(f"{path} is a {stage.kind} folder, not a training run; give the run folder (the one `train --out` wrote) first")
+    if not (stage.path / WEIGHTS).is_file():
+        raise DataError(f"{path} has no {WEIGHTS}: training did not finish there; give a run folder with weights (or resume its training)")
+
+
+def data_source(stage: Stage) -> str:
+    """Where a stage's images came from, as it recorded it."""
+    if stage.kind == "run":
+        return str(tomllib.loads((stage.path / "config.toml").read_text()).get("train", {}).get("data", "not recorded"))
+    return str(stage.metrics.get("source", "—"))
+
+
+def checkpoint_sha256(stage: Stage) -> str:
+    """The sha256 of the weights a run holds, or that a REP recorded for the model it was extracted with."""
+    if stage.kind == "run":
+        return file_hash(stage.path / WEIGHTS) if (stage.path / WEIGHTS).is_file() else "no weights"
+    return (stage.metrics.get("model", {}).get("sha256") if stage.kind == "rep" else None) or "—"
+
+
+def provenance_of(run: str, stage: Stage) -> dict:
+    """One row of the provenance block: what stage.json records of the folder's writing, and its model and data."""
+    marker = read_json(stage.path / MARKER) if (stage.path / MARKER).is_file() else {}
+    argv = marker.get("argv")
+    return {"run": run, "kind": stage.kind, "path": str(stage.path.resolve()), "command": " ".join(argv) if argv else "not recorded",
+            "written": marker.get("time") or "not recorded", "host": marker.get("host") or "not recorded",
+            "denoscope": marker.get("denoscope") or "not recorded", "sha256": checkpoint_sha256(stage), "data": data_source(stage)}
+
+
+def write_glance(out: Path, sections: list[Section]) -> None:
+    """The at-a-glance table as CSV (one row per finding per run) and JSON (the whole records)."""
+    records = [(s.run, f.record) for s in sections for f in s.figures if f.record is not None]
+    rows = [[run, r["figure"], r["statement"], r["statistic"], r["ours"], verdict_text(r), r["stricter"]["check"], r["stricter"]["ours"],
+             verdict_text(r["stricter"])] for run, r in records]
+    write_csv(out, Path(GLANCE_CSV).name, ["run", "figure", "statement", "statistic", "ours", "verdict", "stricter_check", "stricter_ours",
+                                           "stricter_verdict"], rows)
+    write_json(out / GLANCE_JSON, [{"run": run, **r} for run, r in records])
+
+
+def copy_assets(out: Path) -> None:
+    """The report page's style sheets and chart script, from the package's reporting/static/."""
+    static = resources.files("denoscope.reporting") / "static"
+    for name in ASSETS:
+        with resources.as_file(static / name) as src, atomic_file(ensure_dir(out / "assets") / name) as tmp:
+            shutil.copyfile(src, tmp)
+
+
+def relocated(section: Section, folder: str, run: str) -> Section:
+    """A run's section built into OUT/FOLDER/: its figures' and numbers' paths from the report's root, its run named."""
+    moved = lambda p: p if p is None or p.startswith("numbers/glance") else f"{folder}/{p}"  # noqa: E731
+    return replace(section, run=run, figures=tuple(replace(f, src=moved(f.src), links=tuple((k, moved(v)) for k, v in f.links))
+                                                   for f in section.figures))
+
+
+def runs_sections(groups: list[tuple[str, Inputs]], out: Path) -> list[Section]:
+    """Every run's sections: as today for one run; for several, each run's built into OUT/runs/K/ and named."""
+    if len(groups) == 1:
+        return sections_of(groups[0][1], out)
+    return [relocated(s, f"runs/{k}", name) for k, (name, inputs) in enumerate(groups) for s in sections_of(inputs, out / "runs" / str(k))]
+
+
 def build_report(folders: list[str | Path], out: str | Path, title: str | None = None, progress: bool = False) -> Path:
     """Write OUT/index.html of the saved stage `folders` (and the explorer when a REP and its analysis are given);
-    returns the index page. Needs nothing but the folders: a notebook calls it as the CLI does."""
-    inputs = gather(folders)
+    returns the index page. Folders of several runs are grouped by run and shown side by side. Needs nothing but the
+    folders: a notebook calls it as the CLI does."""
+    groups = grouped(folders)
+    for _, inputs in groups:
+        for run in inputs.all("run"):
+            check_run(run.path)
     out = Path(out)
     check_out(out)
     with stage_bar("report", 3, progress) as update:
         update(status="thumbnails")
-        explorer = explorer_data(inputs)
+        first = next((inputs for _, inputs in groups if inputs.one("rep") and inputs.one("analysis")), groups[0][1])
+        explorer = explorer_data(first)
         update(advance=1, status="figures and captions")
         tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             ensure_dir(tmp / "figures")
-            sections = sections_of(inputs, tmp)
-            missing = not_computed(inputs)
+            sections = runs_sections(groups, tmp)
+            missing = [f"{name}: {x}" if name else x for name, inputs in groups for x in not_computed(inputs)]
             update(advance=1, status="explorer")
             if isinstance(explorer, str):
                 missing.append(f"explorer: {explorer}")
             else:
-                by_image, by_cluster = reconstruction_images(inputs, tmp, explorer)
+                by_image, by_cluster = reconstruction_images(first, tmp, explorer)
                 write_explorer(tmp, replace(explorer, reconstructions=by_image, centroid_reconstructions=by_cluster))
-            run = inputs.one("run")
-            name = title or f"denoscope report: {run.path.name if run else Path(folders[0]).name}"
-            write_text(tmp / "index.html", render(name, sections, missing, not isinstance(explorer, str)))
+            copy_assets(tmp)
+            write_glance(tmp, sections)
+            provenance = [provenance_of(name, st) for name, inputs in groups for kind in STAGES for st in inputs.all(kind)]
+            write_json(tmp / "numbers/provenance.json", provenance)
+            curves = [{"run": name or inputs.one("run").path.name, **curves_of(inputs.one("run"))} for name, inputs in groups if inputs.one("run")]
+            run = groups[0][1].one("run")
+            name = title or (f"denoscope report: {', '.join(n for n, _ in groups)}" if len(groups) > 1 else
+                             f"denoscope report: {run.path.name if run else Path(folders[0]).name}")
+            write_text(tmp / "index.html", render(name, sections, missing, not isinstance(explorer, str), provenance, curves))
             write_text(tmp / MARK, "written by denoscope report\n")
             fsync_dir(tmp)
             if out.exists():
@@ -309,8 +621,10 @@ def sections_of(inputs: Inputs, out: Path) -> list[Section]:
     builders = [(kind, build) for kind, build in (
         ("run", lambda: training_section(inputs.one("run"), out)),
         ("denoise", lambda: denoise_section(inputs.one("denoise"), out)),
-        ("analysis", lambda: analysis_section(inputs.one("analysis"), out)),
+        ("analysis", lambda: analysis_with_numbers(inputs.one("analysis"), out)),
         ("samples", lambda: sampling_section(inputs, out)),
+        ("jacobian", lambda: jacobian_section(inputs.one("jacobian"), out)),
+        ("generalize", lambda: generalize_section(inputs.one("generalize"), out)),
     ) if inputs.all(kind) or (kind == "samples" and any(inputs.all(k) for k in ("inverse", "reconstruct", "distance")))]
     sections = []
     for kind, build in builders:
