@@ -1,7 +1,10 @@
-"""The report and the explorer in headless Chromium: no console errors, clicks lead where they should, and the first
-page's time to interactive with 50 000 images (recorded in test-artifacts/browser/, not asserted)."""
+"""The report and the explorer in headless Chromium: no console errors, clicks lead where they should (filters, the map
+of φ, compare, a channel's histogram and maps, full-size figures), and with 50 000 images the time to interactive, a
+page change, a filter and the map (recorded in test-artifacts/browser/explorer-50000.json, not asserted)."""
 
+import base64
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -9,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from denoscope.analysis.embedding import pca_map
 from denoscope.data import open_source
-from denoscope.reporting.explorer import ExplorerData, thumbnail_tile, write_explorer
+from denoscope.reporting.explorer import HIST_BINS, MAPS_PER_CHANNEL, ExplorerData, thumbnail_tile, write_explorer
+from denoscope.representation import Representation
 
 CHROMIUM, DRIVER = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
@@ -55,6 +60,106 @@ def click(driver, selector: str, view_prefix: str):
     element = driver.find_elements(By.CSS_SELECTOR, selector)[0]
     element.click()
     return wait_for(driver, f"document.body.dataset.view && document.body.dataset.view.startsWith('{view_prefix}') && document.body.dataset.view")
+
+
+def shown(driver, selector: str) -> list[int]:
+    from selenium.webdriver.common.by import By
+
+    return [int(a.get_attribute("data-image")) for a in driver.find_elements(By.CSS_SELECTOR, selector)]
+
+
+def meta_array(meta_b64: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(meta_b64), dtype=np.dtype(dtype).newbyteorder("<"))
+
+
+def view_is(driver, view: str):
+    return wait_for(driver, f"document.body.dataset.view === {json.dumps(view)}")
+
+
+def choose(driver, select_id: str, value) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element(By.ID, select_id)).select_by_value(str(value))
+
+
+def isolated_point(driver) -> tuple[int, float, float]:
+    """An image whose map point has no other within 12 px, and its canvas position."""
+    return driver.execute_script("""
+        const n = window.DENOSCOPE_META.n, xy = [...Array(n).keys()].map(window.DENOSCOPE_MAP_POINT);
+        for (let i = 0; i < n; i++) {
+          if (xy.every(([x, y], j) => j === i || (x - xy[i][0]) ** 2 + (y - xy[i][1]) ** 2 > 144)) return [i, xy[i][0], xy[i][1]];
+        }
+        return null;""")
+
+
+def click_at(driver, element, x: float, y: float) -> None:
+    """Click `element` at (x, y) CSS pixels from its top-left corner (selenium offsets count from its centre)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    size = element.size
+    ActionChains(driver).move_to_element_with_offset(element, int(round(x - size["width"] / 2)), int(round(y - size["height"] / 2))).click().perform()
+
+
+def test_explorer_views_filter_map_compare_channel_and_full_size_figures(demo_out, browser):
+    from selenium.webdriver.common.by import By
+
+    folder = demo_out[0]
+    report = folder / "report"
+    browser.get((report / "explorer.html").as_uri())
+    wait_for(browser, "document.body.dataset.ready === '1'")
+    meta = browser.execute_script("return window.DENOSCOPE_META")
+    labels, assignment = meta_array(meta["labels"], "i2"), meta_array(meta["clusters"]["assignment"], "i2")
+    assert shown(browser, "#image-thumbs a.image-link") == list(range(min(meta["n"], 200)))
+    label, cluster = int(labels[0]), int(assignment[0])
+    choose(browser, "filter-label", label)
+    assert shown(browser, "#image-thumbs a.image-link") == np.flatnonzero(labels == label).tolist()
+    choose(browser, "filter-cluster", cluster)
+    assert shown(browser, "#image-thumbs a.image-link") == np.flatnonzero((labels == label) & (assignment == cluster)).tolist()
+    assert browser.execute_script("return location.hash") == f"#home/{label}/{cluster}/1"
+    browser.save_screenshot(str(ARTIFACTS / "explorer-filter.png"))
+
+    browser.get((report / "explorer.html").as_uri() + "#map/cluster")
+    view_is(browser, "map:cluster")
+    wait_for(browser, "window.DENOSCOPE_MAP_POINT && document.getElementById('map-legend').childElementCount > 0")
+    browser.save_screenshot(str(ARTIFACTS / "explorer-map.png"))
+    i, x, y = isolated_point(browser)
+    click_at(browser, browser.find_element(By.ID, "phi-map"), x, y)
+    view_is(browser, f"image:{i}")
+
+    click(browser, "#compare-link", "compare:")
+    wait_for(browser, "document.querySelectorAll('#compare-top a.channel-link').length > 0")
+    j = int(browser.find_element(By.ID, "compare-b").get_attribute("value"))
+    rep = Representation(folder / "rep")
+    phi = np.asarray(rep.phi(meta["sigma"]), dtype=np.float32)
+    cosine = float(phi[i] @ phi[j] / np.linalg.norm(phi[i]) / np.linalg.norm(phi[j]))
+    assert f"cosine of φ {cosine:.4f}" in browser.find_element(By.ID, "compare-facts").text
+    first = int(browser.find_element(By.CSS_SELECTOR, "#compare-top a.channel-link").get_attribute("data-channel"))
+    assert first == int(np.argmax(phi[i] - phi[j]))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "canvas.phi-chart")) == 3
+    browser.save_screenshot(str(ARTIFACTS / "explorer-compare.png"))
+
+    channel = int(click(browser, "#compare-top a.channel-link", "channel:").split(":")[1])
+    wait_for(browser, "document.querySelectorAll('#channel-histogram rect').length > 0")
+    counts = [int(re.match(r"([\d,]+) images", t.get_attribute("textContent"))[1].replace(",", ""))
+              for t in browser.find_elements(By.CSS_SELECTOR, "#channel-histogram title")]
+    assert len(counts) == HIST_BINS and sum(counts) == meta["n"]
+    with_maps = rep.manifest["maps"]["count"]
+    assert shown(browser, "#channel-maps a.image-link") == np.argsort(-phi[:with_maps, channel], kind="stable")[:MAPS_PER_CHANNEL].tolist()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#channel-maps canvas.heat")) == min(MAPS_PER_CHANNEL, with_maps)
+    browser.save_screenshot(str(ARTIFACTS / "explorer-channel-maps.png"))
+
+    browser.get((report / "index.html").as_uri())
+    wait_for(browser, "document.readyState === 'complete'")
+    zoom = browser.find_elements(By.CSS_SELECTOR, "a.zoom")[0]
+    inline = zoom.find_element(By.TAG_NAME, "img").size["width"]
+    zoom.click()
+    box = browser.find_element(By.CSS_SELECTOR, "a.lightbox:target")
+    assert box.is_displayed() and box.find_element(By.TAG_NAME, "img").size["width"] >= inline
+    browser.save_screenshot(str(ARTIFACTS / "report-full-size.png"))
+    box.click()
+    assert not browser.find_elements(By.CSS_SELECTOR, "a.lightbox:target") and not box.is_displayed()
+    assert errors(browser) == []
 
 
 def test_report_and_explorer_work_in_a_real_browser(demo_out, browser):

@@ -245,7 +245,7 @@ def image(f: Figure) -> str:
         return ""
     key, alt = "full-" + "".join(ch if ch.isalnum() else "-" for ch in f.src), html.escape(f.title)
     return (f'<a class="zoom" href="#{key}" title="open full size"><img src="{html.escape(f.src)}" alt="{alt}"></a>'
-            f'<a class="lightbox" id="{key}" href="#_" title="close"><img src="{html.escape(f.src)}" alt="{alt} (full size)" loading="lazy"></a>')
+            f'<a class="lightbox" id="{key}" href="#_" title="close"><img src="{html.escape(f.src)}" alt="{alt} (full size)"></a>')
 
 
 def render(title: str, sections: list[Section], missing: list[str], explorer: bool) -> str:
@@ -376,7 +376,7 @@ def explorer_data(inputs: Inputs, map_method: str = "pca") -> ExplorerData | str
         channel_top_values=sel["channel_top_values"], selectivity_split=m["selectivity"].get("gmm_split"), thumbnails=thumbs,
         labels=None if labels is None else np.asarray(labels, dtype=np.int16), class_names=rep.class_names,
         assignment=None if first is None else clusters[first], cluster_k=None if first is None else int(first[1:].split("/")[0]),
-        neighbours=table, not_computed=missing, phi_map=two_d, maps=rep.maps, maps_sigma=None if maps is None else maps["sigma"])
+        neighbours=table, not_computed=missing, phi_map=two_d, maps=rep.maps(), maps_sigma=None if maps is None else maps["sigma"])
 
 
 def reconstruction_images(inputs: Inputs, out: Path, data: ExplorerData) -> tuple[dict, dict]:

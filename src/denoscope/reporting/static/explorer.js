@@ -344,11 +344,12 @@
         muted(`page ${state.page} of ${pages.toLocaleString("en")}`),
         el("span", {}, link(state.page + 1, "next →"), " ", link(pages, "last »")));
       count.textContent = `${total.toLocaleString("en")} of ${N.toLocaleString("en")} images` + (total ? ` · showing ${(first + 1).toLocaleString("en")}–${last.toLocaleString("en")}` : "");
-      grid.replaceChildren(
-        pages > 1 ? pagerRow() : null,
+      grid.replaceChildren();
+      add(grid,
+        pages > 1 && pagerRow(),
         el("div", { class: "thumbs", id: "image-thumbs" },
           total ? Array.from({ length: last - first }, (_, r) => thumb(ids ? ids[first + r] : first + r, 48)) : el("p", { class: "missing" }, "no image matches")),
-        pages > 1 ? pagerRow() : null);
+        pages > 1 && pagerRow());
       const part = (v) => (v == null ? "all" : v);
       history.replaceState(null, "", `#home/${part(state.label)}/${part(state.cluster)}/${state.page}`);
     }
@@ -628,8 +629,8 @@
     for (let c = 0; c < C; c++) { dot += p[c] * q[c]; np += p[c] * p[c]; nq += q[c] * q[c]; }
     const canvases = [0, 1, 2].map((r) => el("canvas", { class: "phi-chart", id: `compare-chart-${r}` }));
     body.replaceChildren(
-      el("p", { class: "facts" },
-        el("span", {}, el("b", {}, "cosine of φ "), fmt(np && nq ? dot / Math.sqrt(np * nq) : NaN)),
+      el("p", { class: "facts", id: "compare-facts" },
+        el("span", {}, el("b", {}, "cosine of φ "), np && nq ? (dot / Math.sqrt(np * nq)).toFixed(4) : "–"),
         el("span", {}, el("b", {}, "‖φ₁ − φ₂‖ "), fmt(Math.sqrt(diff.reduce((s, v) => s + v * v, 0)))),
         el("span", {}, el("b", {}, "‖φ₁‖, ‖φ₂‖ "), `${fmt(Math.sqrt(np))}, ${fmt(Math.sqrt(nq))}`)),
       section(`φ₁: image ${i}`, canvases[0]),
