@@ -126,6 +126,7 @@ def test_explorer_views_filter_map_compare_channel_and_full_size_figures(demo_ou
     i, x, y = isolated_point(browser)
     click_at(browser, browser.find_element(By.ID, "phi-map"), x, y)
     view_is(browser, f"image:{i}")
+    assert "chunk" not in browser.find_element(By.ID, "app").text
 
     click(browser, "#compare-link", "compare:")
     wait_for(browser, "document.querySelectorAll('#compare-top a.channel-link').length > 0")
