@@ -978,6 +978,8 @@
     document.getElementById("nav-title").textContent = META.title;
     document.getElementById("nav-report").href = META.report || "index.html";
     document.getElementById("goto-image").max = N - 1;
+    document.getElementById("nav-map").hidden = !META.map;
+    document.getElementById("nav-compare").hidden = N < 2;
     document.getElementById("goto").addEventListener("submit", onGoto);
     window.addEventListener("hashchange", render);
     window.addEventListener("keydown", onKey);
