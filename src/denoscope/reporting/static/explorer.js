@@ -817,7 +817,7 @@
       plot.base = el("canvas", { width: Math.round(w * dpr), height: Math.round(h * dpr) });
       const b = plot.base.getContext("2d");
       b.setTransform(dpr, 0, 0, dpr, 0, 0);
-      const r = N > 5000 ? 1 : 2;
+      const r = N > 5000 ? 1 : N > 1000 ? 2 : 3;
       b.globalAlpha = N > 5000 ? 0.6 : 0.85;
       for (let i = 0; i < N; i++) {
         const [x, y] = plot.xy(i);
