@@ -121,7 +121,11 @@ def test_explorer_views_filter_map_compare_channel_and_full_size_figures(demo_ou
 
     browser.get((report / "explorer.html").as_uri() + "#map/cluster")
     view_is(browser, "map:cluster")
-    wait_for(browser, "window.DENOSCOPE_MAP_POINT && document.getElementById('map-legend').childElementCount > 0")
+    click(browser, "a.map-colour[data-by='label']", "map:label")
+    wait_for(browser, "document.getElementById('map-legend').childElementCount > 0")
+    assert "PCA of φ" in browser.find_element(By.ID, "map-legend").text
+    assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#map-legend .dot")] == sorted(
+        set(meta["class_names"][v] for v in labels), key=meta["class_names"].index)
     browser.save_screenshot(str(ARTIFACTS / "explorer-map.png"))
     i, x, y = isolated_point(browser)
     click_at(browser, browser.find_element(By.ID, "phi-map"), x, y)

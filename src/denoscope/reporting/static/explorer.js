@@ -194,7 +194,7 @@
   }
 
   const mapData = () => dataFile("data/map.js", "DENOSCOPE_MAP").then((raw) =>
-    raw.decoded || Object.assign(raw, { decoded: true, coords: decode(raw.coords, Float32Array) }));
+    (raw.decoded ? raw : Object.assign(raw, { decoded: true, coords: decode(raw.coords, Float32Array) })));
 
   const channelData = () => dataFile("data/channels.js", "DENOSCOPE_CHANNELS").then((raw) => {
     if (raw.decoded) return raw;
