@@ -116,6 +116,7 @@ def test_map_and_channel_files_read_back_as_their_arrays(tmp_path):
     assert ch["maps"]["shape"] == list(values.shape) and ch["maps"]["sigma"] == 0.25 and ch["maps"]["images"] == 12
     np.testing.assert_array_equal(unb64(ch["maps"]["ids"], "i4").reshape(ids.shape), ids)
     np.testing.assert_array_equal(unb64(ch["maps"]["values"], "f4").reshape(values.shape), values)
+    np.testing.assert_array_equal(unb64(ch["maps"]["phi"], "f4").reshape(ids.shape), np.take_along_axis(data.phi.T, ids, 1))
 
 
 def test_without_a_map_or_maps_the_explorer_says_so(tmp_path):

@@ -106,8 +106,8 @@ def channels_file(data: ExplorerData) -> dict:
     out = {"bins": HIST_BINS, "lo": hist["lo"], "hi": hist["hi"], "counts": b64(hist["counts"], "i4"), "maps": None}
     if data.maps is not None and len(data.maps):
         ids, maps = top_maps(data.phi, data.maps)
-        out["maps"] = {"images": len(data.maps), "sigma": data.maps_sigma, "shape": list(maps.shape),
-                       "ids": b64(ids, "i4"), "values": b64(maps, "f4")}
+        out["maps"] = {"images": len(data.maps), "sigma": data.maps_sigma, "shape": list(maps.shape), "ids": b64(ids, "i4"),
+                       "phi": b64(np.take_along_axis(data.phi[: len(data.maps)].T, ids, 1), "f4"), "values": b64(maps, "f4")}
     return out
 
 

@@ -200,7 +200,7 @@
     if (raw.decoded) return raw;
     raw.decoded = true;
     raw.counts = decode(raw.counts, Int32Array);
-    if (raw.maps) Object.assign(raw.maps, { ids: decode(raw.maps.ids, Int32Array), values: decode(raw.maps.values, Float32Array) });
+    if (raw.maps) Object.assign(raw.maps, { ids: decode(raw.maps.ids, Int32Array), phi: decode(raw.maps.phi, Float32Array), values: decode(raw.maps.values, Float32Array) });
     return raw;
   });
 
@@ -466,13 +466,15 @@
     for (const v of values) top = Math.max(top, v);
     const figures = [];
     for (let r = 0; r < t; r++) {
-      const i = maps.ids[c * t + r];
+      const i = maps.ids[c * t + r], phi = maps.phi[c * t + r];
+      if (!(phi > 0)) continue;
       const canvas = el("canvas", { width: w, height: h, class: "heat pixelated", title: `image ${i}: channel ${c}'s activation map` });
       const g = canvas.getContext("2d"), pixels = g.createImageData(w, h);
       for (let p = 0; p < h * w; p++) pixels.data.set([...heat(top > 0 ? values[r * h * w + p] / top : 0), 255], 4 * p);
       g.putImageData(pixels, 0, 0);
-      figures.push(el("figure", { class: "map-pair" }, el("div", {}, thumb(i, 64), canvas), el("figcaption", {}, `image ${i}`)));
+      figures.push(el("figure", { class: "map-pair" }, el("div", {}, thumb(i, 64), canvas), el("figcaption", {}, `image ${i} · φ ${fmt(phi)}`)));
     }
+    if (!figures.length) return el("p", { class: "missing", id: "channel-maps" }, `φ of channel ${c} is 0 on all ${maps.images.toLocaleString("en")} images the REP kept maps of`);
     return el("div", {},
       el("div", { id: "channel-maps", class: "recons" }, figures),
       el("p", { class: "muted small" },
