@@ -108,6 +108,32 @@ def test_npz_round_trips_with_labels(tmp_path, key):
     np.testing.assert_array_equal(np.stack([data[i] for i in range(6)]), images)
 
 
+def test_npz_classes_name_the_labels(tmp_path):
+    images, labels = random_images(4, 3), np.array([2, 0, 2, 1])
+    np.savez(tmp_path / "set.npz", images=images, labels=labels, classes=np.array(["cat", "dog", "emu"]))
+    data = open_source(str(tmp_path / "set.npz"))
+    assert data.class_names == ["cat", "dog", "emu"]
+    assert [data.class_names[k] for k in data.labels] == ["emu", "cat", "emu", "dog"]
+    assert data.subset(3).class_names == ["cat", "dog", "emu"]
+    rows = random_images(4, 3, h=8, w=8).transpose(0, 3, 1, 2).reshape(4, -1)
+    np.savez(tmp_path / "rows.npz", data=rows, labels=labels + 1, classes=np.array([b"cat", b"dog", b"emu"]))
+    assert open_source(str(tmp_path / "rows.npz")).class_names == ["cat", "dog", "emu"]
+    np.savez(tmp_path / "plain.npz", images=images, labels=labels)
+    assert open_source(str(tmp_path / "plain.npz")).class_names is None
+
+
+@pytest.mark.parametrize("arrays, words", [
+    ({"labels": np.array([0, 1, 2, 3])}, "labels go up to 3"),
+    ({}, "has no 'labels' array"),
+    ({"labels": np.array([0, 1, 0, 1]), "classes": np.array([1, 2])}, "expected a 1-D array of class names"),
+])
+def test_npz_classes_that_do_not_fit_are_refused(tmp_path, arrays, words):
+    arrays = {"classes": np.array(["cat", "dog", "emu"])} | arrays
+    np.savez(tmp_path / "set.npz", images=random_images(4, 3), **arrays)
+    with pytest.raises(DataError, match=words):
+        open_source(str(tmp_path / "set.npz"))
+
+
 def test_downsampled_imagenet_rows_are_channel_first_with_one_based_labels(tmp_path):
     images = random_images(5, 3, h=16, w=16)
     rows = images.transpose(0, 3, 1, 2).reshape(5, 3 * 16 * 16)

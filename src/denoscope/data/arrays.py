@@ -52,10 +52,23 @@ def as_labels(labels: np.ndarray, n: int, what: str, first: int) -> np.ndarray:
     return labels
 
 
-def open_images(name: str, path: Path, images: np.ndarray, labels: np.ndarray | None, channels: int | None) -> ImageSet:
+def as_class_names(classes: np.ndarray, labels: np.ndarray | None, what: str) -> list[str]:
+    """An .npz `classes` array: one name per label value, so that reports say "cat", not "class 3"."""
+    if labels is None:
+        raise DataError(f"{what} names classes but the archive has no 'labels' array; add labels or drop 'classes'")
+    if classes.ndim != 1 or classes.dtype.kind not in "US":
+        raise DataError(f"{what} is {classes.dtype} shaped {classes.shape}; expected a 1-D array of class names (strings)")
+    names = [c.decode() if isinstance(c, bytes) else str(c) for c in classes.tolist()]
+    if labels.max() >= len(names):
+        raise DataError(f"{what} names {len(names)} classes but the labels go up to {int(labels.max())}; expected one name per label")
+    return names
+
+
+def open_images(name: str, path: Path, images: np.ndarray, labels: np.ndarray | None, channels: int | None,
+                class_names: list[str] | None = None) -> ImageSet:
     n, h, w, c = images.shape
     channels, notes = resolve_channels(np.full(n, c == 1), channels)
-    return ImageSet(name, channels, ArrayImages(path, images), np.tile([h, w], (n, 1)), labels, notes=notes)
+    return ImageSet(name, channels, ArrayImages(path, images), np.tile([h, w], (n, 1)), labels, class_names, notes=notes)
 
 
 def open_npy(name: str, path: Path, channels: int | None = None) -> ImageSet:
@@ -68,7 +81,8 @@ def open_npy(name: str, path: Path, channels: int | None = None) -> ImageSet:
 
 
 def open_npz(name: str, path: Path, channels: int | None = None) -> ImageSet:
-    """Images under `images`, `x` or `data`, with optional `labels`; 2-D `data` is the 1-based row format."""
+    """Images under `images`, `x` or `data`, with optional `labels` and `classes` (the name of each label value);
+    2-D `data` is the 1-based row format."""
     try:
         archive = np.load(path, allow_pickle=False)
     except LOAD_ERRORS as e:
@@ -83,6 +97,7 @@ def open_npz(name: str, path: Path, channels: int | None = None) -> ImageSet:
         try:
             array = archive[key]
             labels = archive["labels"] if "labels" in archive.files else None
+            classes = archive["classes"] if "classes" in archive.files else None
         except LOAD_ERRORS as e:
             raise DataError(f"{path}: cannot read its arrays ({e})") from e
     rows = array.ndim == 2
@@ -90,4 +105,5 @@ def open_npz(name: str, path: Path, channels: int | None = None) -> ImageSet:
     images = from_rows(array, what) if rows else as_images(array, what)
     if labels is not None:
         labels = as_labels(labels, len(images), f"{path} array 'labels'", first=1 if rows else 0)
-    return open_images(name, path, images, labels, channels)
+    names = None if classes is None else as_class_names(classes, labels, f"{path} array 'classes'")
+    return open_images(name, path, images, labels, channels, names)

@@ -421,7 +421,12 @@ def glance(figures: list[tuple[str, Figure]]) -> str:
 
 
 def image(f: Figure) -> str:
-    return "" if f.src is None else f'<img src="{f.src}" alt="{html.escape(f.title)}">'
+    """The figure, and the same PNG full size over the page when clicked (a CSS :target lightbox: a click or Back closes it)."""
+    if f.src is None:
+        return ""
+    key, alt = "full-" + "".join(ch if ch.isalnum() else "-" for ch in f.src), html.escape(f.title)
+    return (f'<a class="zoom" href="#{key}" title="open full size"><img src="{html.escape(f.src)}" alt="{alt}"></a>'
+            f'<a class="lightbox" id="{key}" href="#_" title="close"><img src="{html.escape(f.src)}" alt="{alt} (full size)"></a>')
 
 
 GLANCE_CSV, GLANCE_JSON = "numbers/glance.csv", "numbers/glance.json"
@@ -652,8 +657,10 @@ def thumbnails_of(manifest: dict) -> np.ndarray | None:
     return tiles
 
 
-def explorer_data(inputs: Inputs) -> ExplorerData | str:
-    """The explorer's arrays from the REP and analysis folders, or the reason it cannot be built."""
+def explorer_data(inputs: Inputs, map_method: str = "pca") -> ExplorerData | str:
+    """The explorer's arrays from the REP and analysis folders (and the 2-D map of φ by `map_method`, computed here from
+    the REP's φ), or the reason it cannot be built."""
+    from ..analysis.embedding import phi_map
     from ..representation import Representation
 
     rep_stage, a = inputs.one("rep"), inputs.one("analysis")
@@ -673,13 +680,17 @@ def explorer_data(inputs: Inputs) -> ExplorerData | str:
     missing = [] if thumbs is not None else [f"thumbnails: {rep.manifest['source']} cannot be opened here"]
     missing += [] if table is not None else ["neighbours of every image: analyse was run without the images"]
     labels = rep.labels
+    phi = np.asarray(rep.phi(m["sigma"]), dtype=np.float32)
+    two_d = phi_map(phi, map_method, seed=rep.manifest["seed"]) if min(phi.shape) >= 4 else None
+    missing += [] if two_d is not None else [f"map of φ: {len(phi)} images of {phi.shape[1]} channels are too few to map"]
+    maps = rep.manifest.get("maps")
     return ExplorerData(
-        phi=np.asarray(rep.phi(m["sigma"]), dtype=np.float32), title=f"φ of {rep.n} images of {rep.manifest['source']}",
+        phi=phi, title=f"φ of {rep.n} images of {rep.manifest['source']}",
         rep=rep.path, source=rep.manifest["source"], sigma=float(m["sigma"]), channel_pr=sel["channel_pr"], channel_mean=sel["channel_mean"], channel_top=sel["channel_top"],
         channel_top_values=sel["channel_top_values"], selectivity_split=m["selectivity"].get("gmm_split"), thumbnails=thumbs,
         labels=None if labels is None else np.asarray(labels, dtype=np.int16), class_names=rep.class_names,
         assignment=None if first is None else clusters[first], cluster_k=None if first is None else int(first[1:].split("/")[0]),
-        neighbours=table, not_computed=missing)
+        neighbours=table, not_computed=missing, phi_map=two_d, maps=rep.maps(), maps_sigma=None if maps is None else maps["sigma"])
 
 
 def reconstruction_images(inputs: Inputs, out: Path, data: ExplorerData) -> tuple[dict, dict]:

@@ -1,5 +1,5 @@
-"""The explorer's files: data/meta.js and data/chunk-NNNNN.js (base64 arrays inside <script>s, because a page opened
-from disk may not fetch), thumbnails in sprite sheets, and the static page itself."""
+"""The explorer's files: data/meta.js, data/chunk-NNNNN.js, data/map.js and data/channels.js (base64 arrays inside
+<script>s, because a page opened from disk may not fetch), thumbnails in sprite sheets, and the static page itself."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from ..io import atomic_file, ensure_dir, finite, write_text
 
 TILE, COLUMNS, PER_SHEET = 32, 64, 4096
 CHUNK = 1000
+HIST_BINS = 32
+MAPS_PER_CHANNEL = 8
 STATIC = ("explorer.html", "explorer.js", "style.css")
 
 
@@ -43,6 +45,9 @@ class ExplorerData:
     reconstructions: dict[int, list[dict]] = field(default_factory=dict)  # image id → [{src, phi_match_error}]
     centroid_reconstructions: dict[int, list[dict]] = field(default_factory=dict)  # cluster id → [...]
     not_computed: list[str] = field(default_factory=list)
+    phi_map: dict | None = None  # analysis.embedding.phi_map(φ): method, coords N×2, explained_variance_ratio (PCA)
+    maps: np.ndarray | None = None  # M×C×h×w activation maps of images 0…M−1 (the REP's maps/mid), one noise draw
+    maps_sigma: float | None = None  # the σ of `maps`
 
 
 def b64(array: np.ndarray, dtype: str) -> str:
@@ -80,6 +85,38 @@ def write_sprites(thumbnails: np.ndarray, folder: Path) -> list[str]:
     return names
 
 
+def channel_histograms(phi: np.ndarray, bins: int = HIST_BINS) -> dict:
+    """Each channel's histogram of φ over images, `bins` equal bins from its minimum to its maximum: lo, hi (C), counts C×bins."""
+    lo, hi = phi.min(0), phi.max(0)
+    width = np.where(hi > lo, hi - lo, 1.0)
+    which = np.clip(((phi - lo) / width * bins).astype(np.int64), 0, bins - 1)
+    counts = np.bincount((which + bins * np.arange(phi.shape[1])).ravel(), minlength=bins * phi.shape[1])
+    return {"lo": lo.astype(float).tolist(), "hi": hi.astype(float).tolist(), "counts": counts.reshape(phi.shape[1], bins)}
+
+
+def top_maps(phi: np.ndarray, maps: np.ndarray, t: int = MAPS_PER_CHANNEL) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel, the `t` images of those with maps that activate it most (C×t ids) and their maps of it (C×t×h×w)."""
+    ids = np.argsort(-phi[: len(maps)], axis=0, kind="stable")[:t].T
+    return ids, np.asarray(maps)[ids, np.arange(phi.shape[1])[:, None]]
+
+
+def channels_file(data: ExplorerData) -> dict:
+    """data/channels.js, read when a channel page opens: φ histograms, and the top images' activation maps when kept."""
+    hist = channel_histograms(data.phi)
+    out = {"bins": HIST_BINS, "lo": hist["lo"], "hi": hist["hi"], "counts": b64(hist["counts"], "i4"), "maps": None}
+    if data.maps is not None and len(data.maps):
+        ids, maps = top_maps(data.phi, data.maps)
+        out["maps"] = {"images": len(data.maps), "sigma": data.maps_sigma, "shape": list(maps.shape), "ids": b64(ids, "i4"),
+                       "phi": b64(np.take_along_axis(data.phi[: len(data.maps)].T, ids, 1), "f4"), "values": b64(maps, "f4")}
+    return out
+
+
+def map_file(data: ExplorerData) -> dict:
+    """data/map.js, read when the map opens: the 2-D coordinates of every image's φ."""
+    m = data.phi_map
+    return {"method": m["method"], "explained": m.get("explained_variance_ratio"), "coords": b64(m["coords"], "f4")}
+
+
 def meta(data: ExplorerData, sheets: list[str] | None) -> dict:
     n, c = data.phi.shape
     clusters = None
@@ -100,6 +137,7 @@ def meta(data: ExplorerData, sheets: list[str] | None) -> dict:
         "clusters": clusters,
         "reconstructions": {str(i): v for i, v in data.reconstructions.items()},
         "not_computed": data.not_computed,
+        "map": None if data.phi_map is None else data.phi_map["method"],
         "report": "index.html",
     }
 
@@ -119,6 +157,9 @@ def write_explorer(out: Path, data: ExplorerData) -> Path:
     sheets = None if data.thumbnails is None else write_sprites(data.thumbnails, ensure_dir(folder / "sprites"))
     for i in range(-(-len(data.phi) // CHUNK)):
         write_text(folder / f"chunk-{i:05d}.js", f"DENOSCOPE_CHUNK({i}, {json.dumps(chunk(data, i))});\n")
+    write_text(folder / "channels.js", f"DENOSCOPE_CHANNELS({json.dumps(finite(channels_file(data)))});\n")
+    if data.phi_map is not None:
+        write_text(folder / "map.js", f"DENOSCOPE_MAP({json.dumps(finite(map_file(data)))});\n")
     write_text(folder / "meta.js", f"window.DENOSCOPE_META = {json.dumps(finite(meta(data, sheets)))};\n")
     copy_static(out)
     return out / "explorer.html"

@@ -9,7 +9,7 @@
   const KINDS = ["selective", "common", "dead"];
   let renderId = 0;
   let arrows = {};   // hrefs for the ← / → keys on the current page
-  let chart = null;  // the φ chart on screen, redrawn on resize
+  let charts = [];   // the charts and maps on screen, redrawn on resize
 
   // ---------------------------------------------------------------- DOM helpers
 
@@ -76,12 +76,11 @@
   const assignment = lazy(() => (META.clusters ? decode(META.clusters.assignment, Int16Array) : null));
   const validImage = (i) => Number.isInteger(i) && i >= 0 && i < N;
 
+  const labelNameOf = (v) => (v < 0 ? "unknown" : (META.class_names && META.class_names[v]) || `class ${v}`);
+
   function labelName(i) {
     const L = labels();
-    if (!L) return null;
-    const v = L[i];
-    if (v < 0) return "unknown";
-    return (META.class_names && META.class_names[v]) || `class ${v}`;
+    return L ? labelNameOf(L[i]) : null;
   }
 
   function clusterOf(i) {
@@ -177,6 +176,34 @@
     };
   }
 
+  // A data file that calls window[callback](payload) once: data/map.js, data/channels.js.
+  const files = new Map();
+  function dataFile(src, callback) {
+    if (!files.has(src)) {
+      files.set(src, new Promise((resolve, reject) => {
+        let called = false;
+        window[callback] = (payload) => { called = true; resolve(payload); };
+        const fail = (message) => { files.delete(src); reject(new Error(message)); };
+        const script = el("script", { src });
+        script.onerror = () => fail(`could not load ${src}`);
+        script.onload = () => { script.remove(); if (!called) fail(`${src} did not call ${callback}(…)`); };
+        document.head.append(script);
+      }));
+    }
+    return files.get(src);
+  }
+
+  const mapData = () => dataFile("data/map.js", "DENOSCOPE_MAP").then((raw) =>
+    (raw.decoded ? raw : Object.assign(raw, { decoded: true, coords: decode(raw.coords, Float32Array) })));
+
+  const channelData = () => dataFile("data/channels.js", "DENOSCOPE_CHANNELS").then((raw) => {
+    if (raw.decoded) return raw;
+    raw.decoded = true;
+    raw.counts = decode(raw.counts, Int32Array);
+    if (raw.maps) Object.assign(raw.maps, { ids: decode(raw.maps.ids, Int32Array), phi: decode(raw.maps.phi, Float32Array), values: decode(raw.maps.values, Float32Array) });
+    return raw;
+  });
+
   // ---------------------------------------------------------------- thumbnails
 
   // A sprite tile at its native size, scaled by a transform: correct whatever the sheet's size.
@@ -247,7 +274,7 @@
 
   // ---------------------------------------------------------------- home
 
-  function viewHome(root) {
+  function viewHome(root, args) {
     document.title = `${META.title} · explorer`;
     const facts = [
       [N.toLocaleString("en"), "images"], ["source", META.source], ["block", META.block],
@@ -257,13 +284,78 @@
     add(root,
       el("h1", {}, META.title),
       el("p", { class: "facts" }, facts.map(([a, b]) => el("span", {}, el("b", {}, a), " ", b))),
-      el("p", {}, el("a", { href: META.report || "index.html" }, "← back to report")),
+      el("p", {}, el("a", { href: META.report || "index.html" }, "← back to report"),
+        META.map ? [" · ", el("a", { href: "#map" }, `map of φ (${META.map.toUpperCase()})`)] : null,
+        N > 1 ? [" · ", el("a", { href: "#compare/0/1" }, "compare two images")] : null),
+      imagesSection(args),
       channelsSection(),
       K ? clustersSection() : null,
-      section("Images", el("div", { class: "thumbs" },
-        Array.from({ length: Math.min(N, 32) }, (_, i) => thumb(i, 48))),
-        el("p", { class: "muted small" }, "type an id in the box above; ← / → step through images on an image page")),
       notComputedSection());
+  }
+
+  // ---------------------------------------------------------------- every image, filtered and paged
+
+  // Route #home/LABEL/CLUSTER/PAGE ("all" for no filter); the grid redraws in place and the address follows.
+  function filterState([label, cluster, page]) {
+    const id = (v, count) => (v != null && v !== "all" && Number.isInteger(Number(v)) && Number(v) >= -1 && Number(v) < count ? Number(v) : null);
+    return { label: labels() ? id(label, (META.class_names || []).length || 1 << 15) : null, cluster: K ? id(cluster, K) : null, page: Math.max(1, parseInt(page, 10) || 1) };
+  }
+
+  function matching(state) {
+    const L = labels(), A = assignment();
+    if (state.label == null && state.cluster == null) return null;
+    const ids = [];
+    for (let i = 0; i < N; i++) {
+      if (state.label != null && L[i] !== state.label) continue;
+      if (state.cluster != null && A[i] !== state.cluster) continue;
+      ids.push(i);
+    }
+    return ids;
+  }
+
+  function labelValues() {
+    const L = labels(), counts = new Map();
+    for (let i = 0; i < N; i++) counts.set(L[i], (counts.get(L[i]) || 0) + 1);
+    return [...counts].sort((a, b) => a[0] - b[0]);
+  }
+
+  function imagesSection(args) {
+    const state = filterState(args);
+    const grid = el("div", { id: "image-grid" });
+    const count = el("span", { class: "muted", id: "image-count" });
+    const select = (id, what, options, value) => el("label", {}, `${what} `, el("select", {
+      id, onchange: (e) => { state[what] = e.target.value === "all" ? null : Number(e.target.value); state.page = 1; redraw(); },
+    }, el("option", { value: "all" }, `all ${what}s`),
+      options.map(([v, text]) => el("option", { value: v, selected: v === value }, text))));
+    const controls = el("div", { class: "filters" },
+      labels() ? select("filter-label", "label", labelValues().map(([v, n]) => [v, `${v < 0 ? "unknown" : labelNameOf(v)} (${n.toLocaleString("en")})`]), state.label) : null,
+      K ? select("filter-cluster", "cluster", META.clusters.sizes.map((n, c) => [c, `cluster ${c} (${n.toLocaleString("en")})`]), state.cluster) : null,
+      count);
+    function redraw() {
+      const ids = matching(state);
+      const total = ids ? ids.length : N;
+      const pages = Math.max(1, Math.ceil(total / PAGE));
+      state.page = Math.min(state.page, pages);
+      const first = (state.page - 1) * PAGE, last = Math.min(total, first + PAGE);
+      const go = (p) => (e) => { e.preventDefault(); state.page = p; redraw(); };
+      const link = (p, text) => (p >= 1 && p <= pages && p !== state.page ? el("a", { href: "#", class: "page-link", "data-page": p, onclick: go(p) }, text) : muted(text));
+      const pagerRow = () => el("div", { class: "pager" },
+        el("span", {}, link(1, "« first"), " ", link(state.page - 1, "← previous")),
+        muted(`page ${state.page} of ${pages.toLocaleString("en")}`),
+        el("span", {}, link(state.page + 1, "next →"), " ", link(pages, "last »")));
+      count.textContent = `${total.toLocaleString("en")} of ${N.toLocaleString("en")} images` + (total ? ` · showing ${(first + 1).toLocaleString("en")}–${last.toLocaleString("en")}` : "");
+      grid.replaceChildren();
+      add(grid,
+        pages > 1 && pagerRow(),
+        el("div", { class: "thumbs", id: "image-thumbs" },
+          total ? Array.from({ length: last - first }, (_, r) => thumb(ids ? ids[first + r] : first + r, 48)) : el("p", { class: "missing" }, "no image matches")),
+        pages > 1 && pagerRow());
+      const part = (v) => (v == null ? "all" : v);
+      history.replaceState(null, "", `#home/${part(state.label)}/${part(state.cluster)}/${state.page}`);
+    }
+    redraw();
+    return section("Images", controls, grid,
+      el("p", { class: "muted small" }, "click an image for its φ and neighbours; ← / → step through images on an image page"));
   }
 
   function channelsSection() {
@@ -311,7 +403,7 @@
     return i;
   }
 
-  function viewChannel(root, [arg]) {
+  async function viewChannel(root, [arg], alive) {
     const c = parseIndex(arg, C, "channel");
     const ch = META.channel, kind = ch.kind[c] || "dead";
     const rank = channelOrder().indexOf(c) + 1;
@@ -331,6 +423,69 @@
         el("div", { id: "channel-top", class: "thumbs" },
           ids.length ? ids.map((i, r) => thumb(i, 64, fmt(values[r]))) : el("p", { class: "missing" }, "no top images")),
         summaryOfLabels(ids)));
+    const later = el("div", {}, muted("loading its histogram and activation maps…"));
+    root.append(later);
+    let data;
+    try {
+      data = await channelData();
+    } catch (e) {
+      if (alive()) later.replaceChildren(errorBox(e.message));
+      return;
+    }
+    if (!alive()) return;
+    later.replaceChildren(
+      section(`φ of channel ${c} over all ${N.toLocaleString("en")} images`, histogram(data, c, values.slice(0, ids.length))),
+      section("Where it fires: activation maps of its top images", activationMaps(data.maps, c)));
+  }
+
+  // The channel's histogram of φ over images (log counts, so a few strong images stay visible), its top values marked.
+  function histogram(data, c, tops) {
+    const B = data.bins, lo = data.lo[c], hi = data.hi[c];
+    const counts = data.counts.subarray(c * B, (c + 1) * B);
+    const W = 1000, H = 140, top = Math.log1p(Math.max(1, ...counts));
+    const x = (v) => (hi > lo ? ((v - lo) / (hi - lo)) * W : W / 2);
+    const plot = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", class: "histogram", id: "channel-histogram" });
+    counts.forEach((n, b) => {
+      const h = (Math.log1p(n) / top) * (H - 4);
+      const from = lo + ((hi - lo) * b) / B, to = lo + ((hi - lo) * (b + 1)) / B;
+      plot.append(svg("rect", { x: (b * W) / B + 0.5, y: H - h, width: W / B - 1, height: h, class: "hist-bar" },
+        svg("title", {}, `${n.toLocaleString("en")} images with φ in [${fmt(from)}, ${fmt(to)}${b === B - 1 ? "]" : ")"}`)));
+    });
+    for (const v of tops) plot.append(svg("line", { x1: x(v), x2: x(v), y1: 0, y2: 10, class: "hist-top" }));
+    return el("div", { class: "strip-box" }, plot,
+      el("div", { class: "strip-scale muted small" }, el("span", {}, fmt(lo)),
+        el("span", {}, `images per bin (log scale), ${B} bins · ticks on top: the top images`), el("span", {}, fmt(hi))));
+  }
+
+  // Heat maps of the channel's activation over space, for the images the REP kept maps of, strongest first.
+  function activationMaps(maps, c) {
+    if (!maps) return el("p", { class: "missing" }, "the REP kept no activation maps (represent --maps 0)");
+    const [, t, h, w] = maps.shape;
+    const values = maps.values.subarray(c * t * h * w, (c + 1) * t * h * w);
+    let top = 0;
+    for (const v of values) top = Math.max(top, v);
+    const figures = [];
+    for (let r = 0; r < t; r++) {
+      const i = maps.ids[c * t + r], phi = maps.phi[c * t + r];
+      if (!(phi > 0)) continue;
+      const canvas = el("canvas", { width: w, height: h, class: "heat pixelated", title: `image ${i}: channel ${c}'s activation map` });
+      const g = canvas.getContext("2d"), pixels = g.createImageData(w, h);
+      for (let p = 0; p < h * w; p++) pixels.data.set([...heat(top > 0 ? values[r * h * w + p] / top : 0), 255], 4 * p);
+      g.putImageData(pixels, 0, 0);
+      figures.push(el("figure", { class: "map-pair" }, el("div", {}, thumb(i, 64), canvas), el("figcaption", {}, `image ${i} · φ ${fmt(phi)}`)));
+    }
+    if (!figures.length) return el("p", { class: "missing", id: "channel-maps" }, `φ of channel ${c} is 0 on all ${maps.images.toLocaleString("en")} images the REP kept maps of`);
+    return el("div", {},
+      el("div", { id: "channel-maps", class: "recons" }, figures),
+      el("p", { class: "muted small" },
+        `Block ${META.block} at σ = ${fmt(maps.sigma)} (one noise draw), ${h}×${w} positions, dark (0) to yellow ${fmt(top)}; `,
+        `the strongest of the ${maps.images.toLocaleString("en")} images whose maps the REP kept (the first ones), by φ at σ = ${fmt(META.sigma)}.`));
+  }
+
+  // A black–red–yellow ramp for t in [0, 1].
+  function heat(t) {
+    const v = Math.min(Math.max(t, 0), 1);
+    return [Math.round(255 * Math.min(1, 2 * v)), Math.round(255 * Math.max(0, 2 * v - 1)), Math.round(64 * Math.max(0, 1 - 2 * v))];
   }
 
   // All channels' pr as ticks on one axis (log when it spans a wide range), this one marked.
@@ -369,6 +524,8 @@
 
   // ---------------------------------------------------------------- image
 
+  const chunkOf = (i) => loadChunk(Math.floor(i / META.chunk_size));
+
   async function viewImage(root, [arg], alive) {
     const i = parseIndex(arg, N, "image");
     document.title = `image ${i} · explorer`;
@@ -377,6 +534,7 @@
     const label = labelName(i);
     const body = el("div", {}, el("p", { class: "muted" }, "loading φ…"));
     const recons = (META.reconstructions || {})[String(i)];
+    const compare = el("span", {});
     add(root,
       pager(arrows.prev && [arrows.prev, `image ${i - 1}`], arrows.next && [arrows.next, `image ${i + 1}`], "← / → keys"),
       el("div", { class: "image-head" },
@@ -386,46 +544,45 @@
           el("p", { class: "facts" },
             label != null && el("span", {}, el("b", {}, "label "), label),
             cluster != null && el("span", {}, el("b", {}, "cluster "), clusterLink(cluster, String(cluster))),
-            el("span", {}, el("b", {}, "chunk "), Math.floor(i / META.chunk_size))))),
+            compare))),
       body,
       recons && recons.length ? section("Reconstructions from φ", reconstructionFigures(recons, i)) : null);
     let chunk;
     try {
-      chunk = await loadChunk(Math.floor(i / META.chunk_size));
+      chunk = await chunkOf(i);
     } catch (e) {
       if (alive()) body.replaceChildren(errorBox(e.message));
       return;
     }
     if (!alive()) return;
     const row = imageRow(chunk, i);
+    const nearest = row.phiNeighbours && row.phiNeighbours.find(([j]) => j !== i);
+    const other = nearest ? nearest[0] : (i + 1) % N;
+    if (N > 1) compare.append(el("a", { id: "compare-link", href: `#compare/${i}/${other}` }, `compare with image ${other}`),
+      muted(nearest ? " (its nearest in φ)" : ""));
+    const canvas = el("canvas", { id: "phi-chart", class: "phi-chart" });
     body.replaceChildren(
-      phiSection(row.phi),
+      phiSection(row.phi, canvas),
       neighbourSection("phi-neighbours", "Nearest in φ", row.phiNeighbours, label),
       neighbourSection("pixel-neighbours", "Nearest in pixels", row.pixelNeighbours, label));
-    chart = { canvas: document.getElementById("phi-chart"), phi: row.phi, hover: -1 };
-    drawChart(chart);
+    showChart(canvas, row.phi, META.channel.mean);
   }
 
-  function phiSection(phi) {
+  const aboveChips = (values, order, n) => [...Array(C).keys()]
+    .filter((c) => Number.isFinite(values[c]))
+    .sort((a, b) => order(b) - order(a))
+    .slice(0, n)
+    .map((c) => channelChip(c, `${values[c] >= 0 ? "+" : ""}${fmt(values[c])}`));
+
+  function phiSection(phi, canvas) {
     const mean = META.channel.mean;
-    const above = [...Array(C).keys()]
-      .filter((c) => Number.isFinite(phi[c]))
-      .sort((a, b) => phi[b] - mean[b] - (phi[a] - mean[a]))
-      .slice(0, 10);
-    const canvas = el("canvas", { id: "phi-chart" });
-    canvas.addEventListener("mousemove", (e) => hoverChart(e));
-    canvas.addEventListener("mouseleave", () => { hideTip(); if (chart) { chart.hover = -1; drawChart(chart); } });
-    canvas.addEventListener("click", (e) => {
-      const c = chartChannel(e);
-      if (c >= 0) location.hash = `#channel/${c}`;
-    });
+    const above = Float32Array.from(phi, (v, c) => v - mean[c]);
     return section(`φ (${C} channel means of block ${META.block}, σ = ${fmt(META.sigma)})`,
       canvas,
       el("p", { class: "legend small" },
         KINDS.map((k) => el("span", { class: `swatch kind-${k}` }, k)),
         muted("· dark tick: mean over images · click a bar for its channel")),
-      el("div", { class: "chips" }, muted("most above the mean:"),
-        above.map((c) => channelChip(c, `${phi[c] - mean[c] >= 0 ? "+" : ""}${fmt(phi[c] - mean[c])}`))));
+      el("div", { class: "chips" }, muted("most above the mean:"), aboveChips(above, (c) => above[c], 10)));
   }
 
   function neighbourSection(id, title, list, label) {
@@ -443,12 +600,72 @@
     return el("section", {}, el("h2", {}, title, note), box);
   }
 
-  // ---------------------------------------------------------------- φ chart
+  // ---------------------------------------------------------------- compare
+
+  async function viewCompare(root, [a, b], alive) {
+    const i = parseIndex(a, N, "image"), j = parseIndex(b, N, "image");
+    document.title = `image ${i} vs ${j} · explorer`;
+    const side = (k) => el("div", { class: "compare-side" }, el("a", { href: `#image/${k}`, class: "image-link", "data-image": k }, tile(k, 96)),
+      el("div", {}, el("h2", {}, `Image ${k}`),
+        el("p", { class: "facts" }, labels() && el("span", {}, el("b", {}, "label "), labelName(k)),
+          clusterOf(k) != null && el("span", {}, el("b", {}, "cluster "), clusterLink(clusterOf(k), String(clusterOf(k)))))));
+    const input = (id, value) => el("input", { id, type: "number", min: 0, max: N - 1, step: 1, value });
+    const form = el("form", { class: "compare-form", onsubmit: (e) => {
+      e.preventDefault();
+      const x = Number(form.querySelector("#compare-a").value), y = Number(form.querySelector("#compare-b").value);
+      if (validImage(x) && validImage(y)) location.hash = `#compare/${x}/${y}`;
+    } }, "compare image ", input("compare-a", i), " with ", input("compare-b", j), " ", el("button", { type: "submit" }, "go"));
+    const body = el("div", {}, muted("loading φ…"));
+    add(root, el("h1", {}, `Image ${i} and image ${j}`), form, el("div", { class: "compare" }, side(i), side(j)), body);
+    let rows;
+    try {
+      rows = await Promise.all([i, j].map((k) => chunkOf(k).then((chunk) => imageRow(chunk, k).phi)));
+    } catch (e) {
+      if (alive()) body.replaceChildren(errorBox(e.message));
+      return;
+    }
+    if (!alive()) return;
+    const [p, q] = rows;
+    const diff = Float32Array.from(p, (v, c) => v - q[c]);
+    let dot = 0, np = 0, nq = 0;
+    for (let c = 0; c < C; c++) { dot += p[c] * q[c]; np += p[c] * p[c]; nq += q[c] * q[c]; }
+    const canvases = [0, 1, 2].map((r) => el("canvas", { class: "phi-chart", id: `compare-chart-${r}` }));
+    body.replaceChildren(
+      el("p", { class: "facts", id: "compare-facts" },
+        el("span", {}, el("b", {}, "cosine of φ "), np && nq ? (dot / Math.sqrt(np * nq)).toFixed(4) : "–"),
+        el("span", {}, el("b", {}, "‖φ₁ − φ₂‖ "), fmt(Math.sqrt(diff.reduce((s, v) => s + v * v, 0)))),
+        el("span", {}, el("b", {}, "‖φ₁‖, ‖φ₂‖ "), `${fmt(Math.sqrt(np))}, ${fmt(Math.sqrt(nq))}`)),
+      section(`φ₁: image ${i}`, canvases[0]),
+      section(`φ₂: image ${j}`, canvases[1]),
+      section(`φ₁ − φ₂ (orange: larger in image ${i}, blue: larger in image ${j})`, canvases[2],
+        el("div", { class: "chips", id: "compare-top" }, muted(`most larger in image ${i}:`), aboveChips(diff, (c) => diff[c], 10)),
+        el("div", { class: "chips" }, muted(`most larger in image ${j}:`), aboveChips(diff, (c) => -diff[c], 10))));
+    const top = Math.max(...p, ...q);
+    showChart(canvases[0], p, null, [0, top]);
+    showChart(canvases[1], q, null, [0, top]);
+    showChart(canvases[2], diff, null, null, (c, v) => (v >= 0 ? "--selective" : "--common"));
+  }
+
+  // ---------------------------------------------------------------- φ bar charts
 
   const CHART = { height: 170, left: 44, right: 6, top: 8, bottom: 18 };
 
+  // A bar per channel on `canvas` (values; optional ticks, a fixed [lo, hi], a colour variable per bar), redrawn on
+  // resize and hover; a click on a bar opens its channel.
+  function showChart(canvas, values, ticks = null, range = null, colour = null) {
+    const ch = { canvas, values, ticks, range, colour: colour || ((c) => `--${META.channel.kind[c] || "dead"}`), hover: -1 };
+    canvas.addEventListener("mousemove", (e) => hoverChart(ch, e));
+    canvas.addEventListener("mouseleave", () => { hideTip(); ch.hover = -1; drawChart(ch); });
+    canvas.addEventListener("click", (e) => {
+      const c = chartChannel(ch, e);
+      if (c >= 0) location.hash = `#channel/${c}`;
+    });
+    charts.push(ch);
+    drawChart(ch);
+  }
+
   function drawChart(ch) {
-    const { canvas, phi } = ch;
+    const { canvas, values, ticks } = ch;
     if (!canvas.isConnected) return;
     const dpr = window.devicePixelRatio || 1;
     const w = canvas.clientWidth, h = CHART.height;
@@ -458,42 +675,43 @@
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, h);
 
-    const mean = META.channel.mean;
-    let lo = 0, hi = 0;
-    for (let c = 0; c < C; c++) {
-      for (const v of [phi[c], mean[c]]) if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    let [lo, hi] = ch.range || [0, 0];
+    if (!ch.range) {
+      for (let c = 0; c < C; c++) {
+        for (const v of [values[c], ticks ? ticks[c] : NaN]) if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      }
     }
     if (hi === lo) hi = lo + 1;
     const plotW = w - CHART.left - CHART.right, plotH = h - CHART.top - CHART.bottom;
     const bw = plotW / C;
     const y = (v) => CHART.top + ((hi - v) / (hi - lo)) * plotH;
-    Object.assign(ch, { bw });
+    ch.bw = bw;
 
-    const colours = Object.fromEntries(KINDS.map((k) => [k, cssVar(`--${k}`)]));
-    const fg = cssVar("--fg"), mutedColour = cssVar("--muted"), line = cssVar("--line");
+    const colours = new Map();
+    const colourOf = (name) => colours.get(name) || colours.set(name, cssVar(name)).get(name);
     const gap = bw > 4 ? 1 : 0;
     for (let c = 0; c < C; c++) {
-      const v = phi[c];
+      const v = values[c];
       if (!Number.isFinite(v)) continue;
-      g.fillStyle = colours[META.channel.kind[c]] || colours.dead;
+      g.fillStyle = colourOf(ch.colour(c, v));
       g.globalAlpha = ch.hover < 0 || ch.hover === c ? 1 : 0.55;
       const top = Math.min(y(v), y(0));
       g.fillRect(CHART.left + c * bw + gap / 2, top, Math.max(bw - gap, 0.5), Math.max(Math.abs(y(v) - y(0)), 0.5));
     }
     g.globalAlpha = 1;
-    g.fillStyle = fg;
-    for (let c = 0; c < C; c++) {
-      if (Number.isFinite(mean[c])) g.fillRect(CHART.left + c * bw, y(mean[c]) - 0.75, Math.max(bw, 1), 1.5);
+    g.fillStyle = colourOf("--fg");
+    for (let c = 0; ticks && c < C; c++) {
+      if (Number.isFinite(ticks[c])) g.fillRect(CHART.left + c * bw, y(ticks[c]) - 0.75, Math.max(bw, 1), 1.5);
     }
 
-    g.strokeStyle = line;
+    g.strokeStyle = colourOf("--line");
     g.lineWidth = 1;
     g.beginPath();
     g.moveTo(CHART.left, Math.round(y(0)) + 0.5);
     g.lineTo(w - CHART.right, Math.round(y(0)) + 0.5);
     g.stroke();
 
-    g.fillStyle = mutedColour;
+    g.fillStyle = colourOf("--muted");
     g.font = "11px system-ui, sans-serif";
     g.textAlign = "right";
     g.textBaseline = "middle";
@@ -510,22 +728,26 @@
     return 10 * p;
   }
 
-  function chartChannel(e) {
-    if (!chart || !chart.bw) return -1;
+  function chartChannel(ch, e) {
+    if (!ch.bw) return -1;
     const x = e.offsetX - CHART.left;
-    const c = Math.floor(x / chart.bw);
+    const c = Math.floor(x / ch.bw);
     return x >= 0 && c >= 0 && c < C ? c : -1;
   }
 
-  function hoverChart(e) {
-    const c = chartChannel(e);
-    if (c !== chart.hover) {
-      chart.hover = c;
-      drawChart(chart);
+  function hoverChart(ch, e) {
+    const c = chartChannel(ch, e);
+    if (c !== ch.hover) {
+      ch.hover = c;
+      drawChart(ch);
     }
     if (c < 0) return hideTip();
-    const ch = META.channel;
-    tooltip.textContent = `channel ${c} · ${ch.kind[c]} · φ ${fmt(chart.phi[c])} · mean ${fmt(ch.mean[c])}`;
+    const kind = META.channel.kind[c];
+    showTip(e, `channel ${c} · ${kind} · ${fmt(ch.values[c])}` + (ch.ticks ? ` · mean ${fmt(ch.ticks[c])}` : ""));
+  }
+
+  function showTip(e, ...content) {
+    tooltip.replaceChildren(...content);
     tooltip.hidden = false;
     const x = Math.min(e.clientX + 14, window.innerWidth - tooltip.offsetWidth - 8);
     tooltip.style.left = `${x}px`;
@@ -534,6 +756,110 @@
 
   function hideTip() {
     tooltip.hidden = true;
+  }
+
+  // ---------------------------------------------------------------- map of φ
+
+  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"];
+
+  // Route #map/BY with BY = label, cluster or none: every image's φ as a point, coloured by BY; a click opens the image.
+  async function viewMap(root, [byArg], alive) {
+    if (!META.map) throw new Error("the map of φ was not computed");
+    const choices = [labels() && "label", K && "cluster", "none"].filter(Boolean);
+    const by = choices.includes(byArg) ? byArg : choices[0];
+    document.title = `map of φ · explorer`;
+    const canvas = el("canvas", { id: "phi-map", class: "phi-map" });
+    const legend = el("div", { class: "legend small", id: "map-legend" });
+    add(root, el("h1", {}, "Map of φ"),
+      el("p", { class: "legend" }, muted("colour by:"),
+        choices.map((c) => (c === by ? el("b", {}, c) : el("a", { href: `#map/${c}`, class: "map-colour", "data-by": c }, c)))),
+      canvas, legend);
+    let map;
+    try {
+      map = await mapData();
+    } catch (e) {
+      if (alive()) root.append(errorBox(e.message));
+      return;
+    }
+    if (!alive()) return;
+    const group = by === "label" ? labels() : by === "cluster" ? assignment() : null;
+    const names = by === "label" ? labelValues().map(([v]) => v) : by === "cluster" ? [...Array(K).keys()] : [];
+    const colourOf = new Map(names.map((v, r) => [v, PALETTE[r % PALETTE.length]]));
+    legend.replaceChildren(...names.map((v) => el("span", { class: "dot", style: `--dot:${colourOf.get(v)}` },
+      by === "label" ? labelNameOf(v) : `cluster ${v}`)));
+    const axis = (a) => (map.method === "pca" ? `PC ${a + 1}${map.explained ? ` (${(100 * map.explained[a]).toFixed(1)}% of φ's variance)` : ""}` : `t-SNE ${a + 1}`);
+    legend.append(muted(`· ${map.method === "pca" ? "PCA" : "t-SNE"} of φ at σ = ${fmt(META.sigma)}; x: ${axis(0)}, y: ${axis(1)} · click a point for its image`));
+    const plot = { canvas, coords: map.coords, colour: (i) => (group ? colourOf.get(group[i]) || PALETTE[0] : cssVar("--common")), hover: -1 };
+    canvas.addEventListener("mousemove", (e) => hoverMap(plot, e));
+    canvas.addEventListener("mouseleave", () => hideTip());
+    canvas.addEventListener("click", (e) => {
+      const i = nearestPoint(plot, e.offsetX, e.offsetY);
+      if (i >= 0) location.hash = `#image/${i}`;
+    });
+    charts.push(plot);
+    drawMap(plot);
+    window.DENOSCOPE_MAP_POINT = (i) => plot.xy(i);  // canvas pixels of image i, for scripts and tests
+  }
+
+  // The points are drawn once per size into an off-screen canvas; a hover only copies it and marks one point.
+  function drawMap(plot) {
+    const { canvas, coords } = plot;
+    if (!canvas.isConnected) return;
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth, h = canvas.clientHeight, pad = 10;
+    if (!plot.base || plot.base.width !== Math.round(w * dpr) || plot.base.height !== Math.round(h * dpr)) {
+      let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+      for (let i = 0; i < N; i++) {
+        x0 = Math.min(x0, coords[2 * i]); x1 = Math.max(x1, coords[2 * i]);
+        y0 = Math.min(y0, coords[2 * i + 1]); y1 = Math.max(y1, coords[2 * i + 1]);
+      }
+      const sx = (w - 2 * pad) / (x1 - x0 || 1), sy = (h - 2 * pad) / (y1 - y0 || 1);
+      plot.xy = (i) => [pad + (coords[2 * i] - x0) * sx, h - pad - (coords[2 * i + 1] - y0) * sy];
+      plot.base = el("canvas", { width: Math.round(w * dpr), height: Math.round(h * dpr) });
+      const b = plot.base.getContext("2d");
+      b.setTransform(dpr, 0, 0, dpr, 0, 0);
+      const r = N > 5000 ? 1 : N > 1000 ? 2 : 3;
+      b.globalAlpha = N > 5000 ? 0.6 : 0.85;
+      for (let i = 0; i < N; i++) {
+        const [x, y] = plot.xy(i);
+        b.fillStyle = plot.colour(i);
+        b.fillRect(x - r, y - r, 2 * r, 2 * r);
+      }
+    }
+    canvas.width = plot.base.width;
+    canvas.height = plot.base.height;
+    const g = canvas.getContext("2d");
+    g.drawImage(plot.base, 0, 0);
+    if (plot.hover >= 0) {
+      const [x, y] = plot.xy(plot.hover);
+      g.setTransform(dpr, 0, 0, dpr, 0, 0);
+      g.strokeStyle = cssVar("--fg");
+      g.lineWidth = 2;
+      g.strokeRect(x - 4, y - 4, 8, 8);
+    }
+  }
+
+  // The image whose point is nearest (x, y), within 8 px; −1 when none is.
+  function nearestPoint(plot, x, y) {
+    let best = -1, bestD = 64;
+    for (let i = 0; i < N; i++) {
+      const [px, py] = plot.xy(i);
+      const d = (px - x) ** 2 + (py - y) ** 2;
+      if (d < bestD) { best = i; bestD = d; }
+    }
+    return best;
+  }
+
+  function hoverMap(plot, e) {
+    const i = nearestPoint(plot, e.offsetX, e.offsetY);
+    if (i !== plot.hover) {
+      plot.hover = i;
+      drawMap(plot);
+    }
+    if (i < 0) return hideTip();
+    const text = [`image ${i}`, labelName(i), clusterOf(i) != null && `cluster ${clusterOf(i)}`].filter(Boolean).join(" · ");
+    showTip(e, tile(i, 48), el("div", {}, text));
   }
 
   // ---------------------------------------------------------------- cluster
@@ -582,7 +908,7 @@
 
   // ---------------------------------------------------------------- routing
 
-  const VIEWS = { home: viewHome, channel: viewChannel, image: viewImage, cluster: viewCluster };
+  const VIEWS = { home: viewHome, channel: viewChannel, image: viewImage, cluster: viewCluster, compare: viewCompare, map: viewMap };
 
   function parseRoute() {
     let hash = location.hash.replace(/^#\/?/, "");
@@ -600,7 +926,7 @@
     const alive = () => id === renderId;
     const { name, args } = parseRoute();
     arrows = {};
-    chart = null;
+    charts = [];
     hideTip();
     const root = el("div", { class: `view view-${name}` });
     app.replaceChildren(root);
@@ -654,10 +980,12 @@
     document.getElementById("nav-title").textContent = META.title;
     document.getElementById("nav-report").href = META.report || "index.html";
     document.getElementById("goto-image").max = N - 1;
+    document.getElementById("nav-map").hidden = !META.map;
+    document.getElementById("nav-compare").hidden = N < 2;
     document.getElementById("goto").addEventListener("submit", onGoto);
     window.addEventListener("hashchange", render);
     window.addEventListener("keydown", onKey);
-    window.addEventListener("resize", () => chart && drawChart(chart));
+    window.addEventListener("resize", () => charts.forEach((c) => (c.coords ? drawMap(c) : drawChart(c))));
     render();
   }
 
