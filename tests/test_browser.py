@@ -103,6 +103,8 @@ def click_at(driver, element, x: float, y: float) -> None:
 
 def test_explorer_views_filter_map_compare_channel_and_full_size_figures(demo_out, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
 
     folder = demo_out[0]
     report = folder / "report"
@@ -157,7 +159,7 @@ def test_explorer_views_filter_map_compare_channel_and_full_size_figures(demo_ou
 
     browser.get((report / "index.html").as_uri())
     wait_for(browser, "document.readyState === 'complete'")
-    zoom = browser.find_elements(By.CSS_SELECTOR, "a.zoom")[0]
+    zoom = next(z for z in browser.find_elements(By.CSS_SELECTOR, "a.zoom") if z.is_displayed())  # the training PNG hides behind its chart
     inline = zoom.find_element(By.TAG_NAME, "img").size["width"]
     zoom.click()
     box = browser.find_element(By.CSS_SELECTOR, "a.lightbox:target")
@@ -165,6 +167,11 @@ def test_explorer_views_filter_map_compare_channel_and_full_size_figures(demo_ou
     browser.save_screenshot(str(ARTIFACTS / "report-full-size.png"))
     box.click()
     assert not browser.find_elements(By.CSS_SELECTOR, "a.lightbox:target") and not box.is_displayed()
+    browser.execute_script("arguments[0].click()", zoom)
+    assert box.is_displayed()
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    wait_for(browser, "!document.querySelector('a.lightbox:target')")
+    assert not box.is_displayed()
     assert errors(browser) == []
 
 

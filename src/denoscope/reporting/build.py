@@ -421,7 +421,7 @@ def glance(figures: list[tuple[str, Figure]]) -> str:
 
 
 def image(f: Figure) -> str:
-    """The figure, and the same PNG full size over the page when clicked (a CSS :target lightbox: a click or Back closes it)."""
+    """The figure, and the same PNG full size over the page when clicked (a CSS :target lightbox: a click, Back or Esc closes it)."""
     if f.src is None:
         return ""
     key, alt = "full-" + "".join(ch if ch.isalnum() else "-" for ch in f.src), html.escape(f.title)

@@ -206,6 +206,11 @@
     document.body.dataset.charts = "ready";
   }
 
+  // A full-size figure is the :target of its #full-… link; Esc closes it as its own click does.
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && location.hash.startsWith("#full-")) location.hash = "_";
+  });
+
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();
