@@ -127,7 +127,8 @@ def table_label_agreement(table: dict[str, np.ndarray], labels: np.ndarray, seed
     """Over every image of a `neighbour_table`, the fraction of its neighbours sharing its label, in φ and in pixels.
 
     Metrics: images, k, label_agreement, pixel_label_agreement, chance (the fraction of other images sharing an
-    image's label, averaged over images) and lead_interval (95 % bootstrap interval over images of φ's minus pixels').
+    image's label, averaged over images), lead_interval (95 % bootstrap interval over images of φ's minus pixels') and
+    over_chance_interval (the same of φ's minus each image's chance).
     """
     n, k = table["neighbours"].shape
     labels = check_labels(labels, n)
@@ -135,6 +136,8 @@ def table_label_agreement(table: dict[str, np.ndarray], labels: np.ndarray, seed
     phi_share = (labels[table["neighbours"]] == own).mean(axis=1)
     pixel_share = (labels[table["pixel_neighbours"]] == own).mean(axis=1)
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    chance = (counts[inverse] - 1) / (n - 1)
     return {"images": int(n), "k": int(k), "label_agreement": float(phi_share.mean()),
-            "pixel_label_agreement": float(pixel_share.mean()), "chance": float(np.mean((counts[inverse] - 1) / (n - 1))),
-            "lead_interval": difference_interval(phi_share, pixel_share, seed)}
+            "pixel_label_agreement": float(pixel_share.mean()), "chance": float(chance.mean()),
+            "lead_interval": difference_interval(phi_share, pixel_share, seed),
+            "over_chance_interval": difference_interval(phi_share, chance, seed)}
