@@ -62,3 +62,101 @@ def test_channel_statistics_leave_out_near_dead_channels_and_channels_unseen_in_
     assert m["near_dead_channels"] == 1 and m["channels_without_maps"] == 1
     assert m["kurtosis_vs_selectivity"]["channels"] == 41 and m["spatial_sparsity_vs_selectivity"]["channels"] == 40
     assert all(np.isfinite(m[f"{k}_median"]) for k in ("kurtosis", "spatial_sparsity", "components"))
+
+
+# ---- each contradiction the issue found, built from the metrics that produced it
+
+from denoscope.analysis.findings import (FAILS, HOLDS, PARTLY, TIE, TOO_FEW, neighbours_finding, selectivity_finding,  # noqa: E402
+                                         stability_finding, verdict_text)
+from denoscope.analysis.neighbours import constancy, mean_pairwise_cosine  # noqa: E402
+from denoscope.analysis.stability import stability  # noqa: E402
+from test_findings import BLOCKS, SIGMAS, fixed_direction, turning  # noqa: E402
+
+
+def one_bar(n: int = 256, seed: int = 0) -> np.ndarray:
+    """φ as the demo's: 184 channels on every image (PR ≈ 1) and 8 on 90 % of images (PR 0.9): one bar at PR ≈ 1, with
+    a tail skewed enough for Sarle's b to pass 5/9."""
+    rng = np.random.default_rng(seed)
+    phi = rng.uniform(1.0, 1.05, (n, 192))
+    phi[:, 184:] *= rng.random((n, 8)) < 0.9
+    return phi
+
+
+def test_selectivity_is_not_bimodal_over_a_histogram_of_one_bar():
+    m, a = selectivity(one_bar())
+    assert m["selectivity_bimodality"] > 5 / 9 and a["counts"][-6:].sum() == 192  # b says bimodal; the figure shows one bar
+    f = selectivity_finding({"images": 256, "selectivity": m})
+    assert f["verdict"] == FAILS and "modes at PR 0.9" in f["ours"]
+    assert f["reason"].startswith("not borne out: channel PRs bimodal")
+
+
+def test_neighbours_do_not_hold_when_phi_agrees_less_than_pixels():
+    every = {"images": 300, "k": 8, "label_agreement": 0.23, "pixel_label_agreement": 0.36, "chance": 0.1,
+             "lead_interval": [-0.17, -0.09], "over_chance_interval": [0.10, 0.16]}
+    f = neighbours_finding({"neighbours": {"every_image": every}})
+    assert f["verdict"] == FAILS and "φ 0.230 vs pixels 0.360" in f["ours"] and "not borne out" in f["reason"]
+
+
+def probe_metrics(n_test: int, lead: list[float]) -> dict:
+    """probes' metrics of a φ a little ahead of pixels on n_test held-out images (as a 300-image REP's 75)."""
+    return {"knn_accuracy": 0.30, "pixel_knn_accuracy": 0.27, "linear_probe_accuracy": 0.33, "pixel_linear_probe_accuracy": 0.29,
+            "chance": 0.1, "knn_lead_interval": lead, "linear_probe_lead_interval": lead, "knn_over_chance_interval": [0.1, 0.3],
+            "linear_probe_over_chance_interval": [0.12, 0.33], "n_train": 225, "n_test": n_test, "n_classes": 10, "k": 20}
+
+
+def test_accuracy_findings_ahead_within_their_noise_are_too_few_images_to_tell():
+    f = neighbours_finding({"probes": probe_metrics(75, [-0.07, 0.13])})
+    assert f["verdict"] == TOO_FEW and "includes 0 on 75 images" in verdict_text(f)
+    assert "lead -0.070 to +0.130" in f["ours"]
+    assert neighbours_finding({"probes": probe_metrics(75, [0.02, 0.13])})["verdict"] == HOLDS  # the interval clears 0
+
+
+def test_the_intervals_come_from_the_probes_and_neighbour_table():
+    from denoscope.analysis.neighbours import neighbour_table, table_label_agreement
+    from denoscope.analysis.probes import probes
+
+    rng = np.random.default_rng(7)
+    labels = np.repeat(np.arange(4), 40)
+    noise = rng.standard_normal((160, 10)) + 10
+    p = probes(noise, noise[:, ::-1].copy(), labels)[0]  # the same numbers both ways: no lead, nothing above chance
+    assert p["knn_lead_interval"] == [0.0, 0.0] and p["knn_over_chance_interval"][0] < 0 < p["knn_over_chance_interval"][1]
+    every = table_label_agreement(neighbour_table(noise, noise, 8), labels)
+    assert every["lead_interval"] == [0.0, 0.0] and every["over_chance_interval"][0] < 0 < every["over_chance_interval"][1]
+    f = neighbours_finding({"probes": p, "neighbours": {"every_image": every}})
+    assert f["verdict"] == TOO_FEW and f["stricter"]["verdict"] == TOO_FEW
+
+
+def stability_of(stable: set[str], n: int = 30) -> dict:
+    rng = np.random.default_rng(1)
+    means = {b: fixed_direction(n, 16, rng) if b in stable else turning(n, 16, rng) for b in BLOCKS}
+    return {"images": n, "stability": stability(means, SIGMAS, 0.5)[0]}
+
+
+def test_stability_does_not_fail_on_a_tie():
+    f = stability_finding(stability_of(set(BLOCKS)))  # every block keeps its direction: cosine 1.0000 everywhere
+    assert f["verdict"] == TIE and all(p["holds"] is None for p in f["parts"]) and "a tie" in f["ours"]
+    tied = stability_finding(stability_of({"mid", "dec3"}))  # mid ties with dec3 and beats the rest
+    assert tied["verdict"] == PARTLY and (tied["k"], tied["n"]) == (3, 4)
+    assert verdict_text(tied) == "partly (3 of 4; 1 too close to tell)" and "too close to tell: mid (raw cosine) more stable than dec3" in tied["reason"]
+
+
+def test_a_stability_difference_within_its_noise_is_a_tie_and_beyond_it_is_not():
+    m = stability_of({"mid"})
+    s = m["stability"]
+    s["stability"]["dec3"] = s["stability"]["mid"] - s["difference_se"]["dec3"]  # one standard error below mid: within the noise
+    s["difference_se"]["enc2"] = 0.0
+    s["stability"]["enc2"] = s["stability"]["mid"] - 0.00002  # below the 4th decimal shown
+    f = stability_finding(m)
+    assert [p["holds"] for p in f["parts"]] == [None, True, None, True]
+    assert s["difference_se"]["dec3"] > 0.001  # turning blocks: a real spread over images
+
+
+def test_nearly_constant_phi_warns():
+    rng = np.random.default_rng(8)
+    common = np.full((100, 32), 5.0) + 0.01 * rng.random((100, 32))
+    assert constancy(common)["nearly_constant"] and "mean pairwise cosine 1.0000 ≥ 0.999" in constancy(common)["warning"]
+    varied = rng.random((100, 32)) ** 4
+    assert not constancy(varied)["nearly_constant"] and constancy(varied)["warning"] is None
+    unit = varied / np.linalg.norm(varied, axis=1, keepdims=True)
+    brute = (unit @ unit.T)[~np.eye(100, dtype=bool)].mean()
+    assert mean_pairwise_cosine(varied) == pytest.approx(brute)

@@ -83,11 +83,21 @@ def selectivity_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> Non
     fig = Figure(figsize=(max(4, 0.9 * k + 2.5), 2.6 + 0.9 * len(channels)), layout="constrained")
     grid = fig.add_gridspec(1 + len(channels), max(k, 1), height_ratios=[2.6] + [0.9] * len(channels))
     ax = fig.add_subplot(grid[0, :])
-    ax.stairs(a["counts"], a["bin_edges"], fill=True, alpha=0.6)
+    ax.stairs(a["counts"], a["bin_edges"], fill=True, alpha=0.6, label="live channels")
+    ax.axvline(m["gmm_split"], color="black", ls="--", lw=0.8, label=f"mixture split (PR {m['gmm_split']:.2f})")
+    for mean in m["gmm_means"]:
+        ax.axvline(mean, color="tab:red", lw=0.8, alpha=0.7)
     ax.set_xlabel("channel PR across images (low = selective)")
-    ax.set_title(f"bimodality coefficient {m['selectivity_bimodality']:.2f}; {m['dead_channels']} dead channels", fontsize=8)
+    ax.set_ylabel("channels")
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=6)
+    left_out = f"{m['near_dead_channels']} near-dead, " if "near_dead_channels" in m else ""
+    ax.set_title(f"{m['live_channels']} live channels ({left_out}{m['dead_channels']} dead left out); {m['selective_fraction']:.0%} below "
+                 f"the split; Sarle's b {m['selectivity_bimodality']:.2f}; red: mode means", fontsize=8)
     if channels:
         thumbnail_rows(fig, grid, 1, [(f"ch {c}", m["top_images"][str(c)]) for c in channels], thumbs, k)
+        if not any(m["top_images"][str(c)] for c in channels):
+            ax.text(0.5, 0.5, "no image reaches the live threshold", transform=ax.transAxes, ha="center")
     save_png(fig, path)
 
 
@@ -103,7 +113,10 @@ def channels_figure(a: dict, m: dict, stability: dict | None, stability_m: dict 
         ax.scatter(a["selectivity_pr"], values, s=5)
         ax.set_xlabel("selectivity PR")
         ax.set_ylabel(label)
-        ax.set_title(f"Spearman {c['spearman']:.2f}" if c["spearman"] is not None else "", fontsize=8)
+        rho = c.get("spearman")
+        defined = rho is not None and np.isfinite(rho)
+        ax.set_title(f"Spearman {rho:.2f} over {c['channels']} live channels" if defined
+                     else f"Spearman undefined ({c['channels']} live channels with this statistic)", fontsize=8)
     save_png(fig, path)
 
 
@@ -125,9 +138,15 @@ def clusters_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> None:
         ax.set_title(name, fontsize=8)
         ax.legend(fontsize=6)
     ax = fig.add_subplot(grid[0, 6:])
-    ax.scatter(*a[f"k{k}/tsne"].T, c=a[f"k{k}/tsne_group"], s=4, cmap="tab10")
-    ax.set_title("t-SNE of a few clusters", fontsize=8)
-    ax.set_axis_off()
+    for j, g in enumerate(np.unique(a[f"k{k}/tsne_group"])):
+        ax.scatter(*a[f"k{k}/tsne"][a[f"k{k}/tsne_group"] == g].T, s=4, color=f"C{j}", label=f"cluster {g}")
+    ax.set_title(f"t-SNE of φ: members of a few of the {k} clusters", fontsize=8)
+    ax.set_xlabel("t-SNE 1", fontsize=7)
+    ax.set_ylabel("t-SNE 2", fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if len(a[f"k{k}/tsne_group"]):
+        ax.legend(fontsize=6, markerscale=2)
     if rows:
         thumbnail_rows(fig, grid, 1, [(f"cluster {r}", [i for i in a[f"k{k}/samples"][r] if i >= 0]) for r in range(rows)], thumbs, 8)
     save_png(fig, path)
@@ -148,16 +167,17 @@ def neighbours_figure(a: dict, thumbs: dict, path: Path) -> None:
     save_png(fig, path)
 
 
-def subspaces_figure(a: dict, path: Path) -> None:
-    """Fig. 5: two groups of images on one common and two selective channels."""
-    fig = Figure(figsize=(4, 4), layout="constrained")
+def subspaces_figure(a: dict, m: dict, path: Path) -> None:
+    """Fig. 5: the images of two clusters on one common and two selective channels of φ, each axis named for what it is."""
+    fig = Figure(figsize=(4.6, 4.4), layout="constrained")
     ax = fig.add_subplot(projection="3d")
-    ax.scatter(*a["coords_a"].T, s=6, label="group A")
-    ax.scatter(*a["coords_b"].T, s=6, label="group B")
-    ch = a["channels"]
-    ax.set_xlabel(f"ch {ch[0]} (A)", fontsize=7)
-    ax.set_ylabel(f"ch {ch[1]} (B)", fontsize=7)
-    ax.set_zlabel(f"ch {ch[2]} (common)", fontsize=7)
+    (g1, g2), ch = m["groups"], a["channels"]
+    ax.scatter(*a["coords_a"].T, s=6, label=f"cluster {g1} (A), {len(a['coords_a'])} images")
+    ax.scatter(*a["coords_b"].T, s=6, label=f"cluster {g2} (B), {len(a['coords_b'])} images")
+    ax.set_xlabel(f"φ channel {ch[0]} (selective: A)", fontsize=7)
+    ax.set_ylabel(f"φ channel {ch[1]} (selective: B)", fontsize=7)
+    ax.set_zlabel(f"φ channel {ch[2]} (common)", fontsize=7)
+    ax.set_title("two clusters' φ on two selective channels and a common one", fontsize=8)
     ax.legend(fontsize=7)
     save_png(fig, path)
 
@@ -199,8 +219,8 @@ def draw_analysis(folder: str | Path) -> list[Path]:
             draw(name, fn, a, m[name], thumbs)
     if (a := load(folder, "neighbours")) is not None and thumbs is not None:
         draw("neighbours", neighbours_figure, a, thumbs)
-    if (a := load(folder, "subspaces")) is not None:
-        draw("subspaces", subspaces_figure, a)
+    if (a := load(folder, "subspaces")) is not None and "subspaces" in m:
+        draw("subspaces", subspaces_figure, a, m["subspaces"])
     if (a := load(folder, "factors")) is not None:
         draw("factors", factors_figure, a)
     return drawn
