@@ -124,21 +124,20 @@ def ranking(scores: dict[str, float]) -> str:
     return " > ".join(f"{b} {scores[b]:.4f}" + ("" if b == order[0] else f" ({scores[b] - top:+.4f})") for b in order)
 
 
-def compared(diff: float, se: float | None) -> bool | None:
-    """Whether a difference is above 0, below it (False), or a tie (None): smaller than the precision shown or within
-    TIE_SE standard errors of 0."""
-    noise = max(SHOWN, TIE_SE * se) if se is not None and np.isfinite(se) else SHOWN
-    return None if abs(diff) < noise else diff > 0
+def tie_width(se: float | None) -> float:
+    """How far apart two stabilities must be to differ: the precision shown, or TIE_SE paired standard errors if wider."""
+    return max(SHOWN, TIE_SE * se) if se is not None and np.isfinite(se) else SHOWN
 
 
 def stability_parts(scores: dict[str, float], blocks: list[str], what: str, se: dict[str, float] | None) -> list[dict]:
     """One part per rival block: mid's averaged cosine above the rival's, with the margin; a tie within the noise is neither."""
     parts = []
     for b in (b for b in blocks if b != "mid"):
-        diff, noise = scores["mid"] - scores[b], (se or {}).get(b)
-        verdict = compared(diff, noise)
-        tie = "" if verdict is not None else f", a tie: within ±{max(SHOWN, TIE_SE * noise) if noise is not None and np.isfinite(noise) else SHOWN:.4f}"
-        parts.append(part(f"mid {what} more stable than {b}", f"mid {scores['mid']:.4f} vs {b} {scores[b]:.4f} ({diff:+.4f}{tie})", verdict))
+        diff, width = scores["mid"] - scores[b], tie_width((se or {}).get(b))
+        tie = abs(diff) < width
+        parts.append(part(f"mid {what} more stable than {b}",
+                          f"mid {scores['mid']:.4f} vs {b} {scores[b]:.4f} ({diff:+.4f}{f', a tie: within ±{width:.4f}' if tie else ''})",
+                          None if tie else diff > 0))
     return parts
 
 
