@@ -160,3 +160,58 @@ def test_nearly_constant_phi_warns():
     unit = varied / np.linalg.norm(varied, axis=1, keepdims=True)
     brute = (unit @ unit.T)[~np.eye(100, dtype=bool)].mean()
     assert mean_pairwise_cosine(varied) == pytest.approx(brute)
+
+
+# ---- the report says the numbers behind each verdict
+
+from denoscope.reporting.build import Figure, analysis_numbers, analysis_section, glance, reconstruct_figures  # noqa: E402
+from denoscope.reporting.inputs import Stage  # noqa: E402
+
+
+def test_every_at_a_glance_row_carries_its_numbers_and_no_two_rows_are_alike():
+    psnr = '<table class="numbers"><tr><th>PSNR denoised / noisy (dB)</th><td>{} / 20.00</td></tr></table>'
+    figures = [("training-0", Figure("t.png", "Training curve", f"At step 800 the model is better. {psnr.format('27.10')}", True)),
+               ("denoise-0", Figure("d.png", "Denoising examples", f"The denoiser is better. {psnr.format('26.30')}", True))]
+    page = glance(figures)
+    rows = page.split('<tr><td><a href="#')[1:]
+    assert len(rows) == 2 and rows[0] != rows[1]
+    assert "27.10 / 20.00" in rows[0] and "26.30 / 20.00" in rows[1]
+
+
+def test_a_verdict_shows_its_reason_at_a_glance():
+    record = selectivity_finding({"images": 256, "selectivity": selectivity(one_bar())[0]})
+    page = glance([("analysis-2", Figure("s.png", "Channel selectivity", "", record=record))])
+    assert "does not hold" in page and '<div class="why">not borne out: channel PRs bimodal' in page
+
+
+def reconstruct_metrics(guided: float, random: float) -> dict:
+    return {"targets": [{"label": "test.tar[7]"}], "per_target": 4, "phi_match_error_median": 0.0001,
+            "assessment": {"targets": 1, "phi_sigma": 0.2, "phi_distance_target_to_itself_median": 0.05,
+                           "measures": {"phi_distance": {"median": {"guided": guided, "unguided": 0.61, "random": random},
+                                                         "guided_closer_than_random": float(guided < random),
+                                                         "guided_closer_than_both": float(guided < min(random, 0.61))}}}}
+
+
+def test_reconstructions_are_held_against_random_images_never_a_matching_error_alone(tmp_path):
+    close = reconstruct_figures(Stage("reconstruct", tmp_path, reconstruct_metrics(0.12, 0.55)), tmp_path, 0)[0]
+    assert close.finding is True and "random images 0.550" in close.caption and "samples 0.120" in close.caption
+    far = reconstruct_figures(Stage("reconstruct", tmp_path, reconstruct_metrics(0.58, 0.55)), tmp_path, 0)[0]
+    assert far.finding is False and "no evidence alone" in far.caption
+    bare = reconstruct_metrics(0.1, 0.5)
+    del bare["assessment"]
+    none = reconstruct_figures(Stage("reconstruct", tmp_path, bare), tmp_path, 0)[0]
+    assert none.finding is None and "No baseline was computed" in none.caption
+
+
+def test_the_analysis_section_warns_of_a_constant_phi_and_counts_live_channels(tmp_path):
+    m, _ = selectivity(planted_channels()[0])
+    metrics = {"images": 200, "source": "s", "sigma": 0.5, "rep": "r", "selectivity": m, "findings": {},
+               "warnings": [constancy(np.full((10, 4), 3.0))["warning"]]}
+    intro = analysis_section(Stage("analysis", tmp_path, metrics), tmp_path).intro
+    assert "41 live channels, 1 near-dead and 0 dead" in intro and "Warning: φ is nearly constant" in intro
+
+
+def test_the_subspaces_numbers_say_what_the_groups_are():
+    text = analysis_numbers("subspaces", {"subspaces": {"groups": [0, 4], "channels": [12, 30, 7], "common_pr": 0.93,
+                                                        "own_energy_fraction": [0.81, 0.77]}})
+    assert "K-means clusters 0 (A) and 4 (B)" in text and "channel 7, common to both" in text and "[0, 4]" not in text

@@ -280,8 +280,8 @@ def glance(figures: list[tuple[str, Figure]]) -> str:
              f"<th>our stricter check</th><th>its verdict</th></tr>{rows}</table>") if rows else ""
     others = "".join(f'<tr><td><a href="#{anchor}">{f.title}</a></td><td>{badge(f)}</td><td class="numbers-behind">{f.caption}</td></tr>'
                      for anchor, f in figures if f.record is None and f.finding is not None)
-    return table + (f'<table class="numbers findings others"><tr><th>our check</th><th>verdict</th><th>the numbers behind it</th></tr>'
-                    f"{others}</table>" if others else "")
+    head = '<tr><th style="width:18%">our check</th><th style="width:17%">verdict</th><th style="width:65%">the numbers behind it</th></tr>'
+    return table + (f'<table class="numbers findings others">{head}{others}</table>' if others else "")
 
 
 def reason_note(j: dict) -> str:
