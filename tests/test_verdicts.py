@@ -86,8 +86,23 @@ def test_selectivity_is_not_bimodal_over_a_histogram_of_one_bar():
     m, a = selectivity(one_bar())
     assert m["selectivity_bimodality"] > 5 / 9 and a["counts"][-6:].sum() == 192  # b says bimodal; the figure shows one bar
     f = selectivity_finding({"images": 256, "selectivity": m})
-    assert f["verdict"] == FAILS and "modes at PR 0.9" in f["ours"]
+    assert f["verdict"] == FAILS and "mixture means at PR 0.9" in f["ours"]
     assert f["reason"].startswith("not borne out: channel PRs bimodal")
+
+
+def test_selectivity_is_not_bimodal_over_one_hump_with_a_skewed_tail_and_is_over_two_humps():
+    from test_analysis_stats import channels_with_pr
+
+    rng = np.random.default_rng(1)
+    hump = 1 - rng.beta(1.2, 6.0, 260) * 0.9  # one hump at PR ≈ 0.95, a long tail towards 0.1: b > 5/9 all the same
+    m, a = selectivity(channels_with_pr(400, hump, rng))
+    assert m["selectivity_bimodality"] > 5 / 9 and m["selective_fraction"] > 0.1 and m["gmm_dip"] > 0.8
+    assert selectivity_finding({"images": 400, "selectivity": m})["verdict"] == FAILS
+    rng = np.random.default_rng(3)
+    humps = np.concatenate([np.clip(rng.normal(0.85, 0.05, 190), 0, 1), rng.uniform(0.05, 0.75, 60)])  # a plateau, then a peak
+    m, a = selectivity(channels_with_pr(400, humps, rng))
+    assert m["gmm_dip"] < 0.8 and selectivity_finding({"images": 400, "selectivity": m})["verdict"] == HOLDS
+    assert a["mixture_density"].shape == a["mixture_pr"].shape and a["mixture_density"].sum() * (a["mixture_pr"][1] - a["mixture_pr"][0]) == pytest.approx(1, abs=0.05)
 
 
 def test_neighbours_do_not_hold_when_phi_agrees_less_than_pixels():

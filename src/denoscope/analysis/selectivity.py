@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from .sparsity import participation_ratio
 
 SARLE_THRESHOLD = 5 / 9  # a uniform distribution's coefficient; above it suggests bimodality
+DENSITY_GRID = np.linspace(0.0, 1.0, 2001)  # PRs at which the fitted mixture's density is evaluated (and drawn)
 
 
 def checked_phi(phi: np.ndarray) -> np.ndarray:
@@ -73,6 +74,9 @@ def mixture_split(x: np.ndarray, seed: int = 0) -> dict:
     The split is the first point, going from the lower mean to the higher, where the higher component's
     posterior reaches 1/2 (the higher mean itself if it never does). Two modes are told apart from one by the
     BIC of one and two components and by Ashman's D = √2·|μ₂ − μ₁| / √(s₁² + s₂²) (D > 2: the modes separate).
+    `density` is the fitted mixture's density on DENSITY_GRID, `modes` its number of local maxima there and `dip` the
+    depth of the valley between them (dip_ratio): two components can fit one skewed hump, with one maximum or a
+    shoulder that barely dips, and only a valley shows two modes.
     """
     gmm = GaussianMixture(n_components=2, random_state=rng.seed_for(seed, "mixture")).fit(x[:, None])
     one = GaussianMixture(n_components=1, random_state=rng.seed_for(seed, "mixture")).fit(x[:, None])
@@ -89,7 +93,27 @@ def mixture_split(x: np.ndarray, seed: int = 0) -> dict:
         "bic_one": float(one.bic(x[:, None])),
         "bic_two": float(gmm.bic(x[:, None])),
         "ashman_d": float(np.sqrt(2) * (means[1] - means[0]) / np.sqrt(np.square(stds).sum())),
+        "density": (density := np.exp(gmm.score_samples(DENSITY_GRID[:, None]))),
+        "modes": int(maxima(density).size),
+        "dip": dip_ratio(density),
     }
+
+
+def maxima(y: np.ndarray) -> np.ndarray:
+    """Indices of the strict local maxima of a sampled curve, the ends included (a plateau's first point)."""
+    keep = np.flatnonzero(np.concatenate([[True], np.diff(y) != 0]))
+    padded = np.concatenate([[-np.inf], y[keep], [-np.inf]])
+    return keep[(padded[1:-1] > padded[:-2]) & (padded[1:-1] > padded[2:])]
+
+
+def dip_ratio(y: np.ndarray) -> float:
+    """The curve's lowest value between its outermost maxima over the lower of those two maxima: 1 for one peak (or
+    a shoulder), near 0 for two peaks with a deep valley between them."""
+    peaks = maxima(y)
+    if peaks.size < 2:
+        return 1.0
+    a, b = peaks[0], peaks[-1]
+    return float(y[a : b + 1].min() / min(y[a], y[b]))
 
 
 def top_images(phi: np.ndarray, channel: int, k: int, threshold: float = -np.inf) -> list[int]:
@@ -149,7 +173,9 @@ def selectivity(
         counts; near_dead_channel_ids, dead_channel_ids: lists.
         gmm_means, gmm_weights, gmm_stds: the two mixture components of the live PRs, lower mean first.
         gmm_split: the PR between the two components (float).
-        gmm_bic_one, gmm_bic_two: BIC of one and two mixture components (lower is better); gmm_ashman_d: Ashman's D.
+        gmm_bic_one, gmm_bic_two: BIC of one and two mixture components (lower is better); gmm_ashman_d: Ashman's D;
+        gmm_modes: local maxima of the fitted mixture's density over PR ∈ [0, 1]; gmm_dip: its lowest value between the
+        outermost maxima over the lower maximum (1: one peak; small: a deep valley between two modes).
         selective_fraction: fraction of live channels whose PR is below gmm_split.
         top_channels: the n_top live channels of lowest PR, most selective first (list of ints).
         top_channel_pr: their PRs.
@@ -160,7 +186,7 @@ def selectivity(
     Arrays:
         channel_pr: PR per channel (C, NaN unless live); channel_peak: each channel's largest φ (C);
         channel_state: 0 dead, 1 near-dead, 2 live (C).
-        bin_edges, counts: histogram of the live PRs over (0, 1].
+        bin_edges, counts: histogram of the live PRs over (0, 1]; mixture_pr, mixture_density: the fitted mixture's density.
         relative_activation: φ[example_image, i] / mean over images of φ[:, i] (C).
         channel_top, channel_top_values: every channel's `top_k` most activating images at or above the threshold and
         their φ (C × top_k, −1 and NaN where fewer images reach it).
@@ -199,6 +225,8 @@ def selectivity(
         "gmm_bic_one": mixture["bic_one"],
         "gmm_bic_two": mixture["bic_two"],
         "gmm_ashman_d": mixture["ashman_d"],
+        "gmm_modes": mixture["modes"],
+        "gmm_dip": mixture["dip"],
         "selective_fraction": float(selective.sum() / live.sum()),
         "top_channels": top,
         "top_channel_pr": [float(pr[c]) for c in top],
@@ -213,6 +241,8 @@ def selectivity(
         "channel_state": np.select([states["dead"], states["near_dead"]], [0, 1], 2).astype(np.int8),
         "bin_edges": edges,
         "counts": np.histogram(pr[live], bins=edges)[0],
+        "mixture_pr": DENSITY_GRID,
+        "mixture_density": mixture["density"],
         "relative_activation": relative,
         "channel_mean": phi.mean(axis=0),
     }

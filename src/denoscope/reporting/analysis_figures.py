@@ -84,16 +84,17 @@ def selectivity_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> Non
     grid = fig.add_gridspec(1 + len(channels), max(k, 1), height_ratios=[2.6] + [0.9] * len(channels))
     ax = fig.add_subplot(grid[0, :])
     ax.stairs(a["counts"], a["bin_edges"], fill=True, alpha=0.6, label="live channels")
+    if "mixture_density" in a:
+        width = a["bin_edges"][1] - a["bin_edges"][0]
+        ax.plot(a["mixture_pr"], a["mixture_density"] * a["counts"].sum() * width, color="tab:red", lw=1, label="fitted two-component mixture")
     ax.axvline(m["gmm_split"], color="black", ls="--", lw=0.8, label=f"mixture split (PR {m['gmm_split']:.2f})")
-    for mean in m["gmm_means"]:
-        ax.axvline(mean, color="tab:red", lw=0.8, alpha=0.7)
     ax.set_xlabel("channel PR across images (low = selective)")
     ax.set_ylabel("channels")
     ax.set_xlim(0, 1)
     ax.legend(fontsize=6)
     left_out = f"{m['near_dead_channels']} near-dead, " if "near_dead_channels" in m else ""
     ax.set_title(f"{m['live_channels']} live channels ({left_out}{m['dead_channels']} dead left out); {m['selective_fraction']:.0%} below "
-                 f"the split; Sarle's b {m['selectivity_bimodality']:.2f}; red: mode means", fontsize=8)
+                 f"the split; Sarle's b {m['selectivity_bimodality']:.2f}", fontsize=8)
     if channels:
         thumbnail_rows(fig, grid, 1, [(f"ch {c}", m["top_images"][str(c)]) for c in channels], thumbs, k)
         if not any(m["top_images"][str(c)] for c in channels):
