@@ -260,15 +260,15 @@ def neighbours_finding(m: dict) -> dict | None:
     parts, strict = [], []
     if every is not None:
         parts.append(part(f"φ's {every['k']} cosine neighbours share the image's label more often than pixels'",
-                          f"neighbours' label agreement φ {f3(every['label_agreement'])} vs pixels {f3(every['pixel_label_agreement'])}, "
-                          f"lead {interval_text(every['lead_interval'])} (chance {f3(every['chance'])}, {every['images']} images)",
+                          f"neighbours' label agreement φ {f3(every['label_agreement'])} vs pixels {f3(every['pixel_label_agreement'])} "
+                          f"(chance {f3(every['chance'])}, {every['images']} images), lead {interval_text(every['lead_interval'])}",
                           interval_verdict(every["lead_interval"])))
         strict.append(chance_part("neighbours' label agreement", every["lead_interval"], every.get("over_chance_interval")))
     if p is not None:
         for key, name in (("knn", f"{p['k']}-NN"), ("linear_probe", "linear probe")):
             parts.append(part(f"{name} class accuracy from φ above pixels",
-                              f"{name} φ {f3(p[f'{key}_accuracy'])} vs pixels {f3(p[f'pixel_{key}_accuracy'])}, lead "
-                              f"{interval_text(p[f'{key}_lead_interval'])} (chance {f3(p['chance'])}, {p['n_test']} held-out images)",
+                              f"{name} φ {f3(p[f'{key}_accuracy'])} vs pixels {f3(p[f'pixel_{key}_accuracy'])} (chance "
+                              f"{f3(p['chance'])}, {p['n_test']} held-out images), lead {interval_text(p[f'{key}_lead_interval'])}",
                               interval_verdict(p[f"{key}_lead_interval"])))
             strict.append(chance_part(name, p[f"{key}_lead_interval"], p.get(f"{key}_over_chance_interval")))
     count = min(([every["images"]] if every else []) + ([p["n_test"]] if p else []))
