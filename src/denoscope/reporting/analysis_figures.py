@@ -97,8 +97,6 @@ def selectivity_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> Non
                  f"the split; Sarle's b {m['selectivity_bimodality']:.2f}", fontsize=8)
     if channels:
         thumbnail_rows(fig, grid, 1, [(f"ch {c}", m["top_images"][str(c)]) for c in channels], thumbs, k)
-        if not any(m["top_images"][str(c)] for c in channels):
-            ax.text(0.5, 0.5, "no image reaches the live threshold", transform=ax.transAxes, ha="center")
     save_png(fig, path)
 
 
