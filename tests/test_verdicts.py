@@ -121,7 +121,7 @@ def probe_metrics(n_test: int, lead: list[float]) -> dict:
 
 def test_accuracy_findings_ahead_within_their_noise_are_too_few_images_to_tell():
     f = neighbours_finding({"probes": probe_metrics(75, [-0.07, 0.13])})
-    assert f["verdict"] == TOO_FEW and "includes 0 on 75 images" in verdict_text(f)
+    assert f["verdict"] == TOO_FEW and "includes 0, on 75 held-out images (probes)" in verdict_text(f)
     assert "lead -0.070 to +0.130" in f["ours"]
     assert neighbours_finding({"probes": probe_metrics(75, [0.02, 0.13])})["verdict"] == HOLDS  # the interval clears 0
 

@@ -281,7 +281,8 @@ def neighbours_finding(m: dict) -> dict | None:
         "(over images) of φ's lead over pixels: above 0 holds, below 0 does not, across 0 these images cannot tell",
         parts, "φ also above chance: the 95 % interval of φ's accuracy minus chance above 0, beside its lead over pixels", strict,
         too_few(count, 50, "held-out images"),
-        undecided=(TOO_FEW, f"every 95 % interval of φ's lead over pixels includes 0 on {count} images"))
+        undecided=(TOO_FEW, "every 95 % interval of φ's lead over pixels includes 0, on "
+                   + " and ".join(([f"{every['images']} images (neighbours)"] if every else []) + ([f"{p['n_test']} held-out images (probes)"] if p else []))))
 
 
 def chance_part(name: str, lead: list[float], over_chance: list[float] | None) -> dict:

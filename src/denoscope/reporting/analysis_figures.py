@@ -26,14 +26,18 @@ def blocks_in(keys, prefix: str) -> list[str]:
     return [b for b in BLOCK_ORDER if b in names]
 
 
-def thumbnail_rows(fig: Figure, grid, first: int, rows: list[tuple[str, list[int]]], thumbs: dict, k: int) -> None:
-    """Rows of saved thumbnails under a figure's top panel, each row titled once; missing images left blank."""
+def thumbnail_rows(fig: Figure, grid, first: int, rows: list[tuple[str, list[int]]], thumbs: dict, k: int,
+                   values: list[list[float]] | None = None) -> None:
+    """Rows of saved thumbnails under a figure's top panel, each row titled once, each image over its value when given;
+    missing images left blank."""
     lookup = {int(i): j for j, i in enumerate(thumbs["index"])}
     for r, (label, ids) in enumerate(rows):
         for j, i in enumerate(list(ids)[:k]):
             sub = fig.add_subplot(grid[first + r, j])
             if int(i) in lookup:
                 show(sub, thumbs["images"][lookup[int(i)]] / 255.0, label if j == 0 else None)
+                if values is not None:
+                    sub.text(0.5, -0.12, f"φ {values[r][j]:.3g}", transform=sub.transAxes, ha="center", va="top", fontsize=6)
             else:
                 sub.set_axis_off()
 
@@ -80,8 +84,8 @@ def selectivity_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> Non
     """Fig. 3: the distribution of channel PR across images, and the top images of the most selective channels."""
     channels = m["top_channels"][:4] if thumbs is not None else []
     k = max((len(m["top_images"][str(c)]) for c in channels), default=0)
-    fig = Figure(figsize=(max(4, 0.9 * k + 2.5), 2.6 + 0.9 * len(channels)), layout="constrained")
-    grid = fig.add_gridspec(1 + len(channels), max(k, 1), height_ratios=[2.6] + [0.9] * len(channels))
+    fig = Figure(figsize=(max(4, 0.9 * k + 2.5), 2.6 + 1.05 * len(channels)), layout="constrained")
+    grid = fig.add_gridspec(1 + len(channels), max(k, 1), height_ratios=[2.6] + [1.05] * len(channels))
     ax = fig.add_subplot(grid[0, :])
     ax.stairs(a["counts"], a["bin_edges"], fill=True, alpha=0.6, label="live channels")
     if "mixture_density" in a:
@@ -96,7 +100,8 @@ def selectivity_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> Non
     ax.set_title(f"{m['live_channels']} live channels ({left_out}{m['dead_channels']} dead left out); {m['selective_fraction']:.0%} below "
                  f"the split; Sarle's b {m['selectivity_bimodality']:.2f}", fontsize=8)
     if channels:
-        thumbnail_rows(fig, grid, 1, [(f"ch {c}", m["top_images"][str(c)]) for c in channels], thumbs, k)
+        thumbnail_rows(fig, grid, 1, [(f"ch {c}", m["top_images"][str(c)]) for c in channels], thumbs, k,
+                       [m["top_values"][str(c)] for c in channels] if "top_values" in m else None)
     save_png(fig, path)
 
 
@@ -139,7 +144,7 @@ def clusters_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> None:
     ax = fig.add_subplot(grid[0, 6:])
     for j, g in enumerate(np.unique(a[f"k{k}/tsne_group"])):
         ax.scatter(*a[f"k{k}/tsne"][a[f"k{k}/tsne_group"] == g].T, s=4, color=f"C{j}", label=f"cluster {g}")
-    ax.set_title(f"t-SNE of φ: members of a few of the {k} clusters", fontsize=8)
+    ax.set_title(f"t-SNE of φ, {len(np.unique(a[f'k{k}/tsne_group']))} of {k} clusters", fontsize=8)
     ax.set_xlabel("t-SNE 1", fontsize=7)
     ax.set_ylabel("t-SNE 2", fontsize=7)
     ax.set_xticks([])
@@ -176,6 +181,7 @@ def subspaces_figure(a: dict, m: dict, path: Path) -> None:
     ax.set_xlabel(f"φ channel {ch[0]} (selective: A)", fontsize=7)
     ax.set_ylabel(f"φ channel {ch[1]} (selective: B)", fontsize=7)
     ax.set_zlabel(f"φ channel {ch[2]} (common)", fontsize=7)
+    ax.set_box_aspect(None, zoom=0.85)
     ax.set_title("two clusters' φ on two selective channels and a common one", fontsize=8)
     ax.legend(fontsize=7)
     save_png(fig, path)
