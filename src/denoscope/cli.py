@@ -244,7 +244,9 @@ def analyse(
     figures = draw_analysis(out)
     for f in result.metrics["findings"].values():
         console.print(summary_line(f), markup=False, highlight=False)
-    for line in result.metrics["warnings"] + result.metrics["notes"]:
+    for line in result.metrics["warnings"]:
+        console.print(labelled("warning:", line), highlight=False)
+    for line in result.metrics["notes"]:
         console.print(labelled("note:", line), highlight=False)
     for line in result.metrics["not_computed"]:
         console.print(labelled("not computed:", line), highlight=False)
