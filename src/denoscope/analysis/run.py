@@ -46,12 +46,13 @@ def attempt(metrics: dict, arrays: dict, name: str, fn, *args, **kwargs) -> None
 
 
 def analyse(rep: Representation, images: ImageSet | None = None, sigma: float = 0.5, ks: tuple[int, ...] | None = None,
-            seed: int = 0, queries: int = 8, progress: bool = False, live_floor: float = LIVE_FLOOR) -> StageResult:
+            seed: int = 0, queries: int = 8, progress: bool = False, live_floor: float | None = None) -> StageResult:
     """Every analysis whose inputs exist (with `images` also those that compare with pixels or show images), and the
     paper's findings judged on them (metrics["findings"]); one array entry per analysis .npz, and the thumbnails.
     Counts the user did not give (CLUSTERS clusters, NEIGHBOURS neighbours) shrink to a small REP, said in metrics["notes"].
-    `live_floor`: a channel is live when its largest φ reaches this fraction of the typical channel's largest φ
-    (selectivity.channel_states); only live channels enter selectivity and the channel statistics."""
+    `live_floor` (None: LIVE_FLOOR): a channel is live when its largest φ reaches this fraction of the typical channel's
+    largest φ (selectivity.channel_states); only live channels enter selectivity and the channel statistics."""
+    live_floor = LIVE_FLOOR if live_floor is None else live_floor
     if not (np.isfinite(sigma) and sigma >= 0):
         raise ConfigError(f"sigma must be a finite noise level ≥ 0, got {sigma}")
     if not (isinstance(live_floor, (int, float)) and 0 <= live_floor < 1):

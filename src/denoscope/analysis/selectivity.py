@@ -12,6 +12,7 @@ from .sparsity import participation_ratio
 
 SARLE_THRESHOLD = 5 / 9  # a uniform distribution's coefficient; above it suggests bimodality
 DENSITY_GRID = np.linspace(0.0, 1.0, 2001)  # PRs at which the fitted mixture's density is evaluated (and drawn)
+LIVE_FLOOR = 0.05  # a channel is live when its largest φ reaches this fraction of the typical channel's largest φ
 
 
 def checked_phi(phi: np.ndarray) -> np.ndarray:
@@ -22,9 +23,6 @@ def checked_phi(phi: np.ndarray) -> np.ndarray:
     if not np.isfinite(phi).all():
         raise ConfigError("phi must hold finite values only")
     return phi
-
-
-LIVE_FLOOR = 0.05  # a channel is live when its largest φ reaches this fraction of the typical channel's largest φ
 
 
 def channel_peaks(phi: np.ndarray) -> np.ndarray:
@@ -48,11 +46,6 @@ def channel_states(phi: np.ndarray, floor: float = LIVE_FLOOR) -> dict[str, np.n
     dead = peaks == 0
     live = ~dead & (peaks >= threshold)
     return {"dead": dead, "near_dead": ~dead & ~live, "live": live, "threshold": threshold}
-
-
-def live_channels(phi: np.ndarray, floor: float = LIVE_FLOOR) -> np.ndarray:
-    """Boolean mask (C) of live channels (channel_states)."""
-    return channel_states(phi, floor)["live"]
 
 
 def bimodality_coefficient(x: np.ndarray) -> float:
