@@ -50,3 +50,13 @@ def test_a_saved_representation_gives_the_same_analysis_as_the_one_in_memory(rep
     assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
     assert "neighbours, probes, factors: no images given to compare with pixels" in a["not_computed"]
     assert Representation(tmp_path / "rep").complete
+
+
+def test_the_live_floor_reaches_selectivity_and_the_channel_statistics_and_a_bad_one_is_refused(rep_in_memory):
+    from denoscope.errors import ConfigError
+
+    m = analyse(rep_in_memory, ks=(3,), live_floor=0.0).metrics
+    assert m["selectivity"]["live_floor"] == m["channels"]["live_floor"] == 0.0 and m["selectivity"]["near_dead_channels"] == 0
+    assert m["selectivity"]["live_channels"] == m["channels"]["live_channels"] and "constancy" in m and isinstance(m["warnings"], list)
+    with pytest.raises(ConfigError, match="live_floor must be a fraction in"):
+        analyse(rep_in_memory, live_floor=1.5)

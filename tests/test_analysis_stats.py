@@ -109,9 +109,9 @@ def test_top_images_of_a_channel_firing_only_on_two_images_are_those_images():
     phi[:, 2] = 0
     phi[[3, 7], 2] = [1.0, 2.0]
     phi[:, 5] = 0
-    phi[0, 5] = 1e-9  # a dead channel: ~0 on every image
+    phi[0, 5] = 1e-9  # a near-dead channel: ~0 on every image
     metrics, arrays = selectivity(phi, n_top=2, k=2, example_image=3, n_example=1)
-    assert metrics["dead_channels"] == 1 and np.isnan(arrays["channel_pr"][5])
+    assert metrics["near_dead_channels"] == 1 and metrics["near_dead_channel_ids"] == [5] and np.isnan(arrays["channel_pr"][5])
     assert metrics["top_channels"][0] == 2 and 5 not in metrics["top_channels"]
     assert metrics["top_channel_pr"][0] == pytest.approx(participation_ratio(np.array([1.0, 2.0])) * 2 / 20)
     assert metrics["top_images"]["2"] == [7, 3]

@@ -46,6 +46,7 @@ def test_training_chart_hovers_zooms_and_resets(demo_out, browser):  # noqa: F81
 
     row = browser.find_elements(By.CSS_SELECTOR, "#glance table a")[-1]
     target = row.get_attribute("href").split("#")[1]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
     row.click()
     gap = browser.execute_script("return document.getElementById(arguments[0]).getBoundingClientRect().top - "
                                  "document.querySelector('nav').getBoundingClientRect().bottom", target)

@@ -6,7 +6,7 @@ import pytest
 
 from denoscope.analysis.channels import correlation
 from denoscope.analysis.clusters import clusters
-from denoscope.analysis.findings import (FAILS, HOLDS, PARTLY, TOO_FEW, channels_finding, clusters_finding, embedding_finding,
+from denoscope.analysis.findings import (FAILS, HOLDS, PARTLY, TIE, TOO_FEW, channels_finding, clusters_finding, embedding_finding,
                                          findings, matching_finding, neighbours_finding, selectivity_finding, sparsity_finding,
                                          stability_finding, verdict_text)
 from denoscope.analysis.neighbours import neighbour_table, table_label_agreement
@@ -116,7 +116,7 @@ def test_selectivity_finding_on_live_channels_only():
     phi = np.concatenate([channels_with_pr(200, two, rng), np.zeros((200, 80))], axis=1)  # 80 dead channels
     f = selectivity_finding({"images": 200, "selectivity": selectivity(phi)[0]})
     assert f["verdict"] == HOLDS and f["stricter"]["verdict"] == HOLDS
-    assert "over 120 live channels (80 dead left out)" in f["ours"]
+    assert "of 120 live channels" in f["ours"] and "(0 near-dead and 80 dead left out)" in f["ours"]
     one = np.clip(rng.normal(0.5, 0.08, 120), 0.05, 1)
     f = selectivity_finding({"images": 200, "selectivity": selectivity(channels_with_pr(200, one, rng))[0]})
     assert f["verdict"] == FAILS and f["stricter"]["verdict"] == FAILS
@@ -167,7 +167,7 @@ def test_neighbours_finding_compares_phi_with_pixels_and_chance():
     assert every["chance"] == pytest.approx(59 / 239)
     assert f"φ {every['label_agreement']:.3f} vs pixels {every['pixel_label_agreement']:.3f}" in f["ours"]
     assert neighbours_finding(neighbours_metrics(0.0, 4.0))["verdict"] == FAILS
-    m["probes"]["linear_probe_accuracy"] = m["probes"]["pixel_linear_probe_accuracy"] - 0.1  # pixels win one probe
+    m["probes"]["linear_probe_lead_interval"] = [-0.2, -0.05]  # pixels win one probe beyond its noise
     assert (neighbours_finding(m)["verdict"], neighbours_finding(m)["k"]) == (PARTLY, 2)
 
 
@@ -226,8 +226,8 @@ def test_findings_are_json_ready_records_with_a_verdict_from_the_allowed_ones():
     assert list(out) == ["sparsity", "stability", "selectivity", "clusters"]
     json.dumps(out)
     for f in out.values():
-        assert {"figure", "statement", "statistic", "ours", "verdict", "stricter"} <= set(f)
-        assert f["statement"].startswith("“") and f["verdict"] in (HOLDS, PARTLY, FAILS, TOO_FEW)
+        assert {"figure", "statement", "statistic", "ours", "verdict", "reason", "stricter"} <= set(f)
+        assert f["statement"].startswith("“") and f["verdict"] in (HOLDS, PARTLY, FAILS, TOO_FEW, TIE)
 
 
 def test_the_most_stable_block_and_the_findings_ranking_are_one_decision():

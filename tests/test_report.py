@@ -267,7 +267,7 @@ def test_the_training_curves_are_embedded_for_the_chart(demo_out, report):
     assert run["sigmas"] == list(evals[0]["psnr"]) and run["psnr_input"] == evals[-1]["psnr_input"]
     assert all(run["psnr"][s] == [[r["step"], r["psnr"][s]] for r in evals] for s in run["sigmas"])
     assert 'data-chart="loss"' in page and 'src="assets/report.js"' in page and (report / "assets/report.js").is_file()
-    assert 'class="fallback"><img src="figures/training.png"' in page  # the PNG stays, for a browser without scripts
+    assert re.search(r'class="fallback"><a class="zoom"[^>]*><img src="figures/training.png"', page)  # the PNG stays, for a browser without scripts
     assert "scroll-margin-top" in (report / "assets/report.css").read_text()
 
 

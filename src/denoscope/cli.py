@@ -219,6 +219,9 @@ def analyse(
     k: Annotated[Optional[list[int]], typer.Option(help="K-means cluster counts, repeatable (default 10, fewer for a REP of fewer images).")] = None,
     max_images: Annotated[Optional[int], typer.Option(help="The --max-images the REP was extracted with.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of K-means, t-SNE, splits and query choice (and of --max-images).")] = 0,
+    live_floor: Annotated[Optional[float], typer.Option(help="A channel is live when its largest φ reaches this fraction of the "
+                                                              "median over channels of each channel's largest φ; others are dead or "
+                                                              "near-dead (default 0.05).")] = None,
 ) -> None:
     """Every analysis of §2 on a representation: numbers to metrics.json, arrays to .npz, findings said plainly."""
     from .analysis.findings import summary_line
@@ -237,11 +240,13 @@ def analyse(
         source = open_source(images)
         if max_images is not None:
             source = source.subset(max_images, seed)
-    result = run(r, source, sigma=sigma, ks=tuple(k) if k else None, seed=seed, progress=True)
+    result = run(r, source, sigma=sigma, ks=tuple(k) if k else None, seed=seed, progress=True, live_floor=live_floor)
     result.save(out)
     figures = draw_analysis(out)
     for f in result.metrics["findings"].values():
         console.print(summary_line(f), markup=False, highlight=False)
+    for line in result.metrics["warnings"]:
+        console.print(labelled("warning:", line), highlight=False)
     for line in result.metrics["notes"]:
         console.print(labelled("note:", line), highlight=False)
     for line in result.metrics["not_computed"]:

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.stats import kurtosis, pearsonr, spearmanr
 
 from ..errors import ConfigError
-from .selectivity import checked_phi, live_channels
+from .selectivity import LIVE_FLOOR, channel_states, checked_phi
 from .sparsity import participation_ratio
 
 
@@ -76,38 +76,45 @@ def correlation(x: np.ndarray, y: np.ndarray) -> dict:
 
 
 def channel_statistics(
-    phi: np.ndarray, maps: np.ndarray, variance: float = 0.9, dead_tol: float = 1e-6
+    phi: np.ndarray, maps: np.ndarray, variance: float = 0.9, live_floor: float = LIVE_FLOOR
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """Fig. 13: per channel of φ (N×C), tails, spatial sparsity and spatial dimension, against selectivity.
+    """Fig. 13: per live channel of φ (N×C), tails, spatial sparsity and spatial dimension, against selectivity.
 
-    `maps` are N_m×C×h×w middle-block activation maps (one draw, one σ) for a subset of the images.
-    Selectivity is the channel's PR across the N images of φ; dead channels (see
-    selectivity.live_channels) are left out of everything.
+    `maps` are N_m×C×h×w middle-block activation maps (one draw, one σ) of the first N_m images of φ. Selectivity
+    is the channel's PR across the N images of φ; dead and near-dead channels (selectivity.channel_states, the same
+    floor as fig. 3) are left out of everything, and a live channel whose maps are zero on every mapped image has no
+    spatial statistics (counted in channels_without_maps) rather than a NaN in the correlations.
 
     Metrics:
-        kurtosis_vs_selectivity: {"pearson": r, "spearman": ρ, "channels": n used} of excess kurtosis vs PR.
+        kurtosis_vs_selectivity: {"pearson": r, "spearman": ρ, "spearman_p", "channels": n used} of excess kurtosis vs PR.
         spatial_sparsity_vs_selectivity: the same for the mean spatial PR of the maps.
         components_vs_selectivity: the same for the number of components for `variance`.
-        kurtosis_median, spatial_sparsity_median, components_median: medians over the defined channels.
-        variance: the explained-variance fraction used (float).
+        kurtosis_median, spatial_sparsity_median, components_median: medians over the defined channels (None if none).
+        live_channels, near_dead_channels, dead_channels, channels_without_maps: counts; variance, live_floor: as given.
     Arrays:
         selectivity_pr, kurtosis, spatial_sparsity, components: per channel (C), NaN where undefined.
     """
     phi = checked_phi(phi)
     maps = checked_maps(maps, phi.shape[1])
+    if maps.shape[0] > phi.shape[0]:
+        raise ConfigError(f"maps must be of the first images of phi, got {maps.shape[0]} maps for {phi.shape[0]} images")
     if not 0 < variance <= 1:
         raise ConfigError(f"variance must be a fraction in (0, 1], got {variance}")
-    live = live_channels(phi, dead_tol)
+    states = channel_states(phi, live_floor)
+    live = states["live"]
+    mapped = live & (np.abs(maps).reshape(*maps.shape[:2], -1).max(axis=(0, 2)) > 0)
     arrays = {
         "selectivity_pr": np.where(live, participation_ratio(phi, axis=0), np.nan),
         "kurtosis": marginal_kurtosis(phi, live),
-        "spatial_sparsity": np.where(live, spatial_sparsity(maps), np.nan),
-        "components": np.where(live, components_for_variance(maps, variance), np.nan),
+        "spatial_sparsity": np.where(mapped, spatial_sparsity(maps), np.nan),
+        "components": np.where(mapped, components_for_variance(maps, variance), np.nan),
     }
-    metrics: dict = {"variance": float(variance)}
+    metrics: dict = {"variance": float(variance), "live_floor": float(live_floor), "live_channels": int(live.sum()),
+                     "near_dead_channels": int(states["near_dead"].sum()), "dead_channels": int(states["dead"].sum()),
+                     "channels_without_maps": int((live & ~mapped).sum())}
     for name in ("kurtosis", "spatial_sparsity", "components"):
         values = arrays[name]
         metrics[f"{name}_vs_selectivity"] = correlation(values, arrays["selectivity_pr"])
         defined = values[np.isfinite(values)]
-        metrics[f"{name}_median"] = float(np.median(defined)) if defined.size else float("nan")
+        metrics[f"{name}_median"] = float(np.median(defined)) if defined.size else None
     return metrics, arrays

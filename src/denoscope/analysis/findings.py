@@ -11,7 +11,7 @@ from .selectivity import SARLE_THRESHOLD
 from .sparsity import feature_blocks
 from .stability import stability_ranking
 
-HOLDS, PARTLY, FAILS, TOO_FEW = "holds", "partly", "does not hold", "too few images to tell"
+HOLDS, PARTLY, FAILS, TOO_FEW, TIE = "holds", "partly", "does not hold", "too few images to tell", "too close to tell"
 MID_PR_RANGE = (0.2, 0.3)  # §2.5: "dimensionality lies approximately in the range [0.2d, 0.3d] (from Figure 1)"
 MOST_IMAGES = 0.75  # stricter fig. 1: a "substantial"/"stark" change moves at least this fraction of the images
 STRICT_P = 0.01  # stricter fig. 13 and eq. 3: a rank correlation must also be significant at this level
@@ -23,32 +23,58 @@ SIGMA_CORRELATION = 0.95
 MIN_IMAGES = 20  # fewer images than this: a distribution over images is not told
 MIN_CHANNELS = 10
 MIN_PAIRS = 5
+MIN_MODE_SHARE = 0.10  # fig. 3: each of the two modes holds at least this share of the live channels
+MAX_DIP = 0.8  # fig. 3: between two modes the fitted density falls to at most this fraction of the lower peak
+SHOWN = 0.5e-4  # half a unit of the 4th decimal that stability cosines are shown with: a smaller difference is a tie
+TIE_SE = 2.0  # a difference within this many standard errors (over images, paired) is a tie
 
 
-def part(claim: str, ours: str, holds: bool) -> dict:
-    """One checkable piece of a finding: what is claimed, our numbers, and whether they bear it out."""
-    return {"claim": claim, "ours": ours, "holds": bool(holds)}
+def part(claim: str, ours: str, holds: bool | None) -> dict:
+    """One checkable piece of a finding: what is claimed, our numbers, and whether they bear it out (None: too close to
+    tell, a tie within the noise of the estimate or the precision shown)."""
+    return {"claim": claim, "ours": ours, "holds": None if holds is None else bool(holds)}
 
 
-def judged(parts: list[dict], too_few: str | None = None) -> dict:
-    """The verdict over parts: all hold, some (k of n: partly), none; too few images to tell when `too_few` says why."""
-    k, n = sum(p["holds"] for p in parts), len(parts)
-    verdict = TOO_FEW if too_few else HOLDS if k == n else FAILS if k == 0 else PARTLY
-    return {"parts": parts, "k": k, "n": n, "verdict": verdict, "why": too_few, "ours": "; ".join(p["ours"] for p in parts)}
+def judged(parts: list[dict], too_few: str | None = None, undecided: tuple[str, str] | None = None) -> dict:
+    """The verdict over parts: all hold, some (k of n: partly), none; too few images to tell when `too_few` says why;
+    when no part is decided either way, `undecided` (verdict, why), by default a tie. `reason` says why in one line."""
+    k, n = sum(p["holds"] is True for p in parts), len(parts)
+    failed = any(p["holds"] is False for p in parts)
+    why = too_few
+    if too_few:
+        verdict = TOO_FEW
+    elif k == n:
+        verdict = HOLDS
+    elif k == 0 and not failed:
+        verdict, why = undecided or (TIE, "every comparison within its noise")
+    else:
+        verdict = FAILS if k == 0 else PARTLY
+    return {"parts": parts, "k": k, "n": n, "verdict": verdict, "why": why, "reason": reason(parts, verdict, why),
+            "ours": "; ".join(p["ours"] for p in parts)}
+
+
+def reason(parts: list[dict], verdict: str, why: str | None) -> str:
+    """One line: why the verdict is what it is (the parts that fail or tie, with their numbers; or that all hold)."""
+    if verdict in (TOO_FEW, TIE):
+        return f"{verdict}: {why}"
+    said = [f"{label}: " + "; ".join(f"{p['claim']} ({p['ours']})" for p in parts if p["holds"] is state)
+            for state, label in ((False, "not borne out"), (None, "too close to tell")) if any(p["holds"] is state for p in parts)]
+    return " — ".join(said) or "borne out: " + "; ".join(p["claim"] for p in parts)
 
 
 def verdict_text(j: dict) -> str:
-    """'holds', 'partly (k of n)', 'does not hold', or 'too few images to tell (why)'."""
+    """'holds', 'partly (k of n[, t too close to tell])', 'does not hold', or 'too few images to tell (why)'."""
     if j["verdict"] == PARTLY:
-        return f"partly ({j['k']} of {j['n']})"
-    return f"{TOO_FEW} ({j['why']})" if j["verdict"] == TOO_FEW else j["verdict"]
+        tied = sum(p["holds"] is None for p in j.get("parts", []))
+        return f"partly ({j['k']} of {j['n']}" + (f"; {tied} too close to tell" if tied else "") + ")"
+    return f"{j['verdict']} ({j['why']})" if j["verdict"] in (TOO_FEW, TIE) else j["verdict"]
 
 
 def finding(figure: str, statement: str, statistic: str, parts: list[dict], check: str, check_parts: list[dict],
-            too_few: str | None = None) -> dict:
+            too_few: str | None = None, undecided: tuple[str, str] | None = None) -> dict:
     """A finding record: the paper's figure, words and statistic, our judged parts, and our stricter check judged apart."""
-    return {"figure": figure, "statement": statement, "statistic": statistic, **judged(parts, too_few),
-            "stricter": {"check": check, **judged(check_parts, too_few)}}
+    return {"figure": figure, "statement": statement, "statistic": statistic, **judged(parts, too_few, undecided),
+            "stricter": {"check": check, **judged(check_parts, too_few, undecided)}}
 
 
 def too_few(count: int, minimum: int, what: str) -> str | None:
@@ -98,10 +124,21 @@ def ranking(scores: dict[str, float]) -> str:
     return " > ".join(f"{b} {scores[b]:.4f}" + ("" if b == order[0] else f" ({scores[b] - top:+.4f})") for b in order)
 
 
-def stability_parts(scores: dict[str, float], blocks: list[str], what: str) -> list[dict]:
-    """One part per rival block: mid's averaged cosine above the rival's, with the margin."""
-    return [part(f"mid {what} more stable than {b}", f"mid {scores['mid']:.4f} vs {b} {scores[b]:.4f} ({scores['mid'] - scores[b]:+.4f})",
-                 scores["mid"] > scores[b]) for b in blocks if b != "mid"]
+def tie_width(se: float | None) -> float:
+    """How far apart two stabilities must be to differ: the precision shown, or TIE_SE paired standard errors if wider."""
+    return max(SHOWN, TIE_SE * se) if se is not None and np.isfinite(se) else SHOWN
+
+
+def stability_parts(scores: dict[str, float], blocks: list[str], what: str, se: dict[str, float] | None) -> list[dict]:
+    """One part per rival block: mid's averaged cosine above the rival's, with the margin; a tie within the noise is neither."""
+    parts = []
+    for b in (b for b in blocks if b != "mid"):
+        diff, width = scores["mid"] - scores[b], tie_width((se or {}).get(b))
+        tie = abs(diff) < width
+        parts.append(part(f"mid {what} more stable than {b}",
+                          f"mid {scores['mid']:.4f} vs {b} {scores[b]:.4f} ({diff:+.4f}{f', a tie: within ±{width:.4f}' if tie else ''})",
+                          None if tie else diff > 0))
+    return parts
 
 
 def stability_finding(m: dict) -> dict | None:
@@ -118,11 +155,12 @@ def stability_finding(m: dict) -> dict | None:
         "“ā is most stable in the middle block (M)”; “increased noise level mostly increases the amplitude but not "
         "the direction of ā_j” (§2.3).",
         f"cosine of ā(x, σ₁ = {s['sigma_ref']:.2f}) and ā(x, σ₂), averaged over images and over {spread} "
-        "(σ₂ → 0 left out: there ā collapses; σ₂ = σ₁ left out)",
-        stability_parts(raw, blocks, "(raw cosine)"),
+        "(σ₂ → 0 left out: there ā collapses; σ₂ = σ₁ left out); a difference below the 4th decimal shown or within "
+        f"{TIE_SE:g} standard errors over images (paired) is a tie, neither for nor against",
+        stability_parts(raw, blocks, "(raw cosine)", s.get("difference_se")),
         "the same ranking with the centred cosine (each σ's mean ā over images subtracted first), so that channels "
         "common to every image cannot make it high; beside it, the raw cosine between different images",
-        stability_parts(cen, blocks, "(centred cosine)"),
+        stability_parts(cen, blocks, "(centred cosine)", s.get("centred_difference_se")),
         too_few(m["images"], MIN_IMAGES, "images") or too_few(len(levels), 2, "noise levels σ₂"))
     record["ours"] += f". Ranking: {ranking(raw)}"
     record["stricter"]["ours"] += (f". Ranking: {ranking({b: cen[b] for b in blocks})}. Raw cosine of one image's ā with another "
@@ -131,20 +169,34 @@ def stability_finding(m: dict) -> dict | None:
 
 
 def selectivity_finding(m: dict) -> dict:
-    """Fig. 3: the channels' selectivity (PR across images) is bimodal, over live channels only."""
+    """Fig. 3: the live channels' selectivity (PR across images) is bimodal — as the histogram shows it: two populated
+    modes, not one bar or one hump with a skewed tail (which alone can push Sarle's b above 5/9)."""
     s = m["selectivity"]
     live = s.get("live_channels", 0)
     b = s["selectivity_bimodality"]
     delta = s["gmm_bic_one"] - s["gmm_bic_two"]
+    below = s["selective_fraction"]
+    low, high = s["gmm_means"]
+    dip = s.get("gmm_dip")
+    two_modes = b > SARLE_THRESHOLD and min(below, 1 - below) >= MIN_MODE_SHARE and (dip is None or dip <= MAX_DIP)
+    valley = ("–" if dip is None else "one peak" if dip == 1 else f"a valley at {dip:.0%} of the lower peak")
+    left_out = f"{s.get('near_dead_channels', 0)} near-dead and {s['dead_channels']} dead left out"
+    bimodal = part("channel PRs bimodal: two populated modes",
+                   f"b = {b:.3f}; {below:.0%} of {live} live channels below the split at PR {s['gmm_split']:.2f}, {1 - below:.0%} above; "
+                   f"mixture means at PR {low:.2f} and {high:.2f}, its density with {valley} ({left_out})", two_modes)
     return finding(
         "Fig. 3 (§2.4)",
         "“The distribution is bimodal. Channels fall roughly into one of the two categories: selective channels that respond "
         "only to a small fraction of images in the set, and non selective channels that respond to many images.”",
-        "PR of each channel's values across images, ‖c(i)‖₁²/(n‖c(i)‖₂²), over the live channels (dead ones are not "
-        f"selective); bimodal when Sarle's coefficient b > 5/9",
-        [part("channel PRs bimodal", f"b = {b:.3f} over {live} live channels ({s['dead_channels']} dead left out)", b > SARLE_THRESHOLD)],
-        "a two-component Gaussian mixture beats one by BIC (ΔBIC > 10) and its modes separate (Ashman's D > 2)",
-        [part("two components beat one", f"ΔBIC {delta:.1f}", delta > 10),
+        "PR of each live channel's values across images, ‖c(i)‖₁²/(n‖c(i)‖₂²) (the histogram; dead and near-dead channels "
+        f"are not selective); bimodal when Sarle's b > 5/9 and the two-component mixture's modes, read off the same PRs, "
+        f"are both populated (each side of its split at least {MIN_MODE_SHARE:.0%} of the live channels) and the mixture's "
+        f"fitted density, drawn over the histogram, falls between its two peaks to at most {MAX_DIP:.0%} of the lower one "
+        "(two components can fit one skewed hump, with no valley)",
+        [bimodal],
+        "beside the same two populated modes, a two-component Gaussian mixture beats one by BIC (ΔBIC > 10) and its "
+        "modes separate (Ashman's D > 2)",
+        [bimodal, part("two components beat one", f"ΔBIC {delta:.1f}", delta > 10),
          part("the modes separate", f"Ashman's D {s['gmm_ashman_d']:.2f}", s["gmm_ashman_d"] > 2)],
         too_few(m["images"], 50, "images") or too_few(live, MIN_CHANNELS, "live channels"))
 
@@ -161,17 +213,22 @@ CHANNEL_CLAIMS = (
 )
 
 
+def signed(rho: float | None, sign: int) -> bool | None:
+    """Whether ρ has the claimed sign; None when it is undefined (too few channels with the statistic, or a constant one)."""
+    return None if rho is None or not np.isfinite(rho) else sign * rho > 0
+
+
 def channels_finding(m: dict) -> dict | None:
     """Fig. 13: what selectivity predicts — heavy tails, spatial sparsity, few PCA directions, stability over σ."""
     found = [(m[where][key], m[where].get(strict or key), name, claim, sign, strict)
              for where, key, name, claim, sign, strict in CHANNEL_CLAIMS if key in m.get(where, {})]
     if not found:
         return None
-    parts = [part(claim, f"{name} ρ = {f3(c['spearman'])} ({c['channels']} channels)", sign * c["spearman"] > 0)
+    parts = [part(claim, f"{name} ρ = {f3(c['spearman'])} ({c['channels']} channels)", signed(c["spearman"], sign))
              for c, _, name, claim, sign, _ in found]
     strict = [part(claim + (" (correlation over images)" if other else ""),
                    f"{name}{' by correlation: ρ = ' + f3(s['spearman']) + ',' if other else ''} p = {s['spearman_p']:.2g}",
-                   sign * s["spearman"] > 0 and s["spearman_p"] < STRICT_P)
+                   signed(s["spearman"], sign) and s["spearman_p"] < STRICT_P)
               for _, s, name, claim, sign, other in found if s is not None]
     return finding(
         "Fig. 13 (§2.4)",
@@ -185,8 +242,18 @@ def channels_finding(m: dict) -> dict | None:
         too_few(min(c["channels"] for c, *_ in found), MIN_CHANNELS, "channels with defined statistics"))
 
 
+def interval_verdict(interval: list[float]) -> bool | None:
+    """Above 0 (True), below it (False), or straddling it (None: these images cannot tell)."""
+    return True if interval[0] > 0 else False if interval[1] < 0 else None
+
+
+def interval_text(interval: list[float]) -> str:
+    return f"{interval[0]:+.3f} to {interval[1]:+.3f}"
+
+
 def neighbours_finding(m: dict) -> dict | None:
-    """Figs. 5, 14: images nearest in φ are semantically closer than images nearest in pixels (class labels as the proxy)."""
+    """Figs. 5, 14: images nearest in φ are semantically closer than images nearest in pixels (class labels as the
+    proxy), judged on 95 % bootstrap intervals of φ's lead: an interval that straddles 0 cannot tell."""
     every, p = m.get("neighbours", {}).get("every_image"), m.get("probes")
     if every is None and p is None:
         return None
@@ -194,27 +261,36 @@ def neighbours_finding(m: dict) -> dict | None:
     if every is not None:
         parts.append(part(f"φ's {every['k']} cosine neighbours share the image's label more often than pixels'",
                           f"neighbours' label agreement φ {f3(every['label_agreement'])} vs pixels {f3(every['pixel_label_agreement'])} "
-                          f"(chance {f3(every['chance'])}, {every['images']} images)", every["label_agreement"] > every["pixel_label_agreement"]))
-        strict.append(lead_part("neighbours' label agreement", every["lead_interval"]))
+                          f"(chance {f3(every['chance'])}, {every['images']} images), lead {interval_text(every['lead_interval'])}",
+                          interval_verdict(every["lead_interval"])))
+        strict.append(chance_part("neighbours' label agreement", every["lead_interval"], every.get("over_chance_interval")))
     if p is not None:
         for key, name in (("knn", f"{p['k']}-NN"), ("linear_probe", "linear probe")):
             parts.append(part(f"{name} class accuracy from φ above pixels",
-                              f"{name} φ {f3(p[f'{key}_accuracy'])} vs pixels {f3(p[f'pixel_{key}_accuracy'])} (chance {f3(p['chance'])})",
-                              p[f"{key}_accuracy"] > p[f"pixel_{key}_accuracy"]))
-            strict.append(lead_part(name, p[f"{key}_lead_interval"]))
+                              f"{name} φ {f3(p[f'{key}_accuracy'])} vs pixels {f3(p[f'pixel_{key}_accuracy'])} (chance "
+                              f"{f3(p['chance'])}, {p['n_test']} held-out images), lead {interval_text(p[f'{key}_lead_interval'])}",
+                              interval_verdict(p[f"{key}_lead_interval"])))
+            strict.append(chance_part(name, p[f"{key}_lead_interval"], p.get(f"{key}_over_chance_interval")))
     count = min(([every["images"]] if every else []) + ([p["n_test"]] if p else []))
     return finding(
         "Figs. 5, 14 (§2.5)",
         "“Images that are closest in the ϕ are semantically similar, in stark contrast to images that are closest in the "
         "pixel space.”",
         "class labels as the semantic proxy: the share of each image's cosine neighbours with its label, and class accuracy "
-        "of a kNN and a linear probe on a held-out quarter, from φ and from pixels",
-        parts, "φ's lead over pixels beyond chance variation: its 95 % bootstrap interval above 0", strict,
-        too_few(count, 50, "held-out images"))
+        "of a kNN and a linear probe on a held-out quarter, from φ and from pixels; each with the 95 % bootstrap interval "
+        "(over images) of φ's lead over pixels: above 0 holds, below 0 does not, across 0 these images cannot tell",
+        parts, "φ also above chance: the 95 % interval of φ's accuracy minus chance above 0, beside its lead over pixels", strict,
+        too_few(count, 50, "held-out images"),
+        undecided=(TOO_FEW, "every 95 % interval of φ's lead over pixels includes 0, on "
+                   + " and ".join(([f"{every['images']} images (neighbours)"] if every else []) + ([f"{p['n_test']} held-out images (probes)"] if p else []))))
 
 
-def lead_part(name: str, interval: list[float]) -> dict:
-    return part(f"{name}: φ's lead over pixels above 0", f"{name} lead {interval[0]:+.3f} to {interval[1]:+.3f}", interval[0] > 0)
+def chance_part(name: str, lead: list[float], over_chance: list[float] | None) -> dict:
+    """φ's lead over pixels and over chance, both intervals above 0 (undecided where either straddles 0 and none is below)."""
+    checks = [interval_verdict(lead)] + ([] if over_chance is None else [interval_verdict(over_chance)])
+    verdict = False if False in checks else None if None in checks else True
+    chance = "" if over_chance is None else f", over chance {interval_text(over_chance)}"
+    return part(f"{name}: φ above pixels and above chance", f"{name} lead over pixels {interval_text(lead)}{chance}", verdict)
 
 
 def clusters_finding(m: dict) -> dict | None:

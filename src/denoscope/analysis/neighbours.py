@@ -16,6 +16,28 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.divide(x, norms, out=np.zeros_like(x), where=norms > 0), dtype=np.float32)
 
 
+NEARLY_CONSTANT = 0.999  # mean pairwise cosine of φ at or above this: φ barely tells one image from another
+
+
+def mean_pairwise_cosine(x: np.ndarray) -> float:
+    """Mean of cos(x_i, x_j) over distinct pairs of rows, from the sum of unit rows: (‖Σu‖² − Σ‖u‖²) / (n(n − 1))."""
+    unit = unit_rows(x).astype(np.float64)
+    n = unit.shape[0]
+    if n < 2:
+        return float("nan")
+    total = unit.sum(axis=0)
+    return float((total @ total - np.square(unit).sum()) / (n * (n - 1)))
+
+
+def constancy(phi: np.ndarray) -> dict:
+    """How alike φ is across images, and a warning when it is nearly constant (every comparison of images then rides
+    on a tiny part of φ)."""
+    c = mean_pairwise_cosine(phi)
+    warning = (f"φ is nearly constant across images: mean pairwise cosine {c:.4f} ≥ {NEARLY_CONSTANT}; comparisons of "
+               "images (neighbours, clusters, probes) ride on a small part of φ") if c >= NEARLY_CONSTANT else None
+    return {"mean_pairwise_cosine": c, "threshold": NEARLY_CONSTANT, "nearly_constant": warning is not None, "warning": warning}
+
+
 def cosine_neighbours(x: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """For each query row, the k other rows of highest cos(x_q, x_i), best first: (indices Q×k, cosines Q×k).
 
@@ -105,7 +127,8 @@ def table_label_agreement(table: dict[str, np.ndarray], labels: np.ndarray, seed
     """Over every image of a `neighbour_table`, the fraction of its neighbours sharing its label, in φ and in pixels.
 
     Metrics: images, k, label_agreement, pixel_label_agreement, chance (the fraction of other images sharing an
-    image's label, averaged over images) and lead_interval (95 % bootstrap interval over images of φ's minus pixels').
+    image's label, averaged over images), lead_interval (95 % bootstrap interval over images of φ's minus pixels') and
+    over_chance_interval (the same of φ's minus each image's chance).
     """
     n, k = table["neighbours"].shape
     labels = check_labels(labels, n)
@@ -113,6 +136,8 @@ def table_label_agreement(table: dict[str, np.ndarray], labels: np.ndarray, seed
     phi_share = (labels[table["neighbours"]] == own).mean(axis=1)
     pixel_share = (labels[table["pixel_neighbours"]] == own).mean(axis=1)
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    chance = (counts[inverse] - 1) / (n - 1)
     return {"images": int(n), "k": int(k), "label_agreement": float(phi_share.mean()),
-            "pixel_label_agreement": float(pixel_share.mean()), "chance": float(np.mean((counts[inverse] - 1) / (n - 1))),
-            "lead_interval": difference_interval(phi_share, pixel_share, seed)}
+            "pixel_label_agreement": float(pixel_share.mean()), "chance": float(chance.mean()),
+            "lead_interval": difference_interval(phi_share, pixel_share, seed),
+            "over_chance_interval": difference_interval(phi_share, chance, seed)}

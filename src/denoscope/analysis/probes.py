@@ -71,6 +71,7 @@ def probe_accuracies(
     """kNN and linear probe accuracy from φ and from pixels, the chance rate, and 95 % intervals of φ's lead, on one split."""
     knn, pixel_knn = knn_correct(phi, y, train, test, k), knn_correct(pixels, y, train, test, k)
     linear, pixel_linear = linear_probe_correct(phi, y, train, test, seed), linear_probe_correct(pixels, y, train, test, seed)
+    chance = np.full(test.size, chance_accuracy(y, train, test))
     return {
         "knn_accuracy": float(knn.mean()),
         "pixel_knn_accuracy": float(pixel_knn.mean()),
@@ -79,6 +80,8 @@ def probe_accuracies(
         "chance": chance_accuracy(y, train, test),
         "knn_lead_interval": difference_interval(knn, pixel_knn, seed),
         "linear_probe_lead_interval": difference_interval(linear, pixel_linear, seed),
+        "knn_over_chance_interval": difference_interval(knn, chance, seed),
+        "linear_probe_over_chance_interval": difference_interval(linear, chance, seed),
     }
 
 
@@ -99,7 +102,8 @@ def probes(
         knn_accuracy, pixel_knn_accuracy, linear_probe_accuracy, pixel_linear_probe_accuracy: test
         accuracies in [0, 1]; chance: accuracy of the most frequent training class on the test part;
         knn_lead_interval, linear_probe_lead_interval: 95 % bootstrap intervals (over test images) of φ's
-        accuracy minus pixels';
+        accuracy minus pixels'; knn_over_chance_interval, linear_probe_over_chance_interval: the same of φ's accuracy
+        minus chance;
         n_train, n_test, n_classes, k: ints.
     Arrays:
         train, test: image indices of the two parts.

@@ -16,9 +16,9 @@ from .channels import channel_statistics, correlation
 from .clusters import clusters
 from .factors import factors
 from .findings import findings
-from .neighbours import neighbour_table, neighbours, table_label_agreement
+from .neighbours import constancy, neighbour_table, neighbours, table_label_agreement
 from .probes import probes
-from .selectivity import selectivity
+from .selectivity import LIVE_FLOOR, selectivity
 from .sparsity import sparsity
 from .stability import stability
 from .subspaces import subspaces
@@ -46,25 +46,30 @@ def attempt(metrics: dict, arrays: dict, name: str, fn, *args, **kwargs) -> None
 
 
 def analyse(rep: Representation, images: ImageSet | None = None, sigma: float = 0.5, ks: tuple[int, ...] | None = None,
-            seed: int = 0, queries: int = 8, progress: bool = False) -> StageResult:
+            seed: int = 0, queries: int = 8, progress: bool = False, live_floor: float | None = None) -> StageResult:
     """Every analysis whose inputs exist (with `images` also those that compare with pixels or show images), and the
     paper's findings judged on them (metrics["findings"]); one array entry per analysis .npz, and the thumbnails.
-    Counts the user did not give (CLUSTERS clusters, NEIGHBOURS neighbours) shrink to a small REP, said in metrics["notes"]."""
+    Counts the user did not give (CLUSTERS clusters, NEIGHBOURS neighbours) shrink to a small REP, said in metrics["notes"].
+    `live_floor` (None: LIVE_FLOOR): a channel is live when its largest φ reaches this fraction of the typical channel's
+    largest φ (selectivity.channel_states); only live channels enter selectivity and the channel statistics."""
+    live_floor = LIVE_FLOOR if live_floor is None else live_floor
     if not (np.isfinite(sigma) and sigma >= 0):
         raise ConfigError(f"sigma must be a finite noise level ≥ 0, got {sigma}")
+    if not (isinstance(live_floor, (int, float)) and 0 <= live_floor < 1):
+        raise ConfigError(f"live_floor must be a fraction in [0, 1), got {live_floor!r}")
     notes = []
     if ks is None:
         ks = (min(CLUSTERS, rep.n),)
         if ks[0] < CLUSTERS:
             notes.append(f"{ks[0]} K-means clusters instead of {CLUSTERS}: the REP holds {rep.n} images")
     with stage_bar("analyse", 6, progress) as update:
-        result = _analyse(rep, images, sigma, tuple(ks), seed, queries, update, notes)
+        result = _analyse(rep, images, sigma, tuple(ks), seed, queries, update, notes, float(live_floor))
         update(completed=6, status="")
     return result
 
 
 def _analyse(rep: Representation, images: ImageSet | None, sigma: float, ks: tuple[int, ...], seed: int, queries: int,
-             update, notes: list[str]) -> StageResult:
+             update, notes: list[str], live_floor: float) -> StageResult:
     rep.check_complete()
     update(status="sparsity, stability, selectivity")
     means = {b: np.asarray(rep.means(b)) for b in rep.blocks}
@@ -75,7 +80,9 @@ def _analyse(rep: Representation, images: ImageSet | None, sigma: float, ks: tup
     arrays: dict[str, dict] = {}
     metrics["sparsity"], arrays["sparsity"] = sparsity(means, rep.sigmas, sigma)
     metrics["stability"], arrays["stability"] = stability(means, rep.sigmas, sigma)
-    metrics["selectivity"], arrays["selectivity"] = selectivity(phi, seed=seed)
+    metrics["constancy"] = constancy(phi)
+    metrics["warnings"] = [w for w in (metrics["constancy"]["warning"],) if w]
+    metrics["selectivity"], arrays["selectivity"] = selectivity(phi, live_floor=live_floor, seed=seed)
     if "mid" in means:
         for key, name in (("channel_stability_vs_selectivity", "cosine"), ("channel_correlation_vs_selectivity", "correlation")):
             metrics["stability"][key] = correlation(arrays["stability"][f"channel_{name}/mid"], arrays["selectivity"]["channel_pr"])
@@ -83,7 +90,7 @@ def _analyse(rep: Representation, images: ImageSet | None, sigma: float, ks: tup
     maps = rep.maps()
     if maps is not None:
         at = rep.manifest["maps"]["sigma"]
-        attempt(metrics, arrays, "channels", channel_statistics, rep.phi(at)[: len(maps)], np.asarray(maps))
+        attempt(metrics, arrays, "channels", channel_statistics, rep.phi(at), np.asarray(maps), live_floor=live_floor)
     else:
         metrics["not_computed"].append("channels: the representation kept no activation maps")
     update(advance=1, status="clusters, subspaces")

@@ -42,6 +42,24 @@ def centred(a: np.ndarray) -> np.ndarray:
     return a - a.mean(axis=0, keepdims=True)
 
 
+def per_image(c: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Each image's cosine averaged over the compared σ₂ (N; NaN where none is defined)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an image whose ā is zero at every σ₂ is documented to give NaN
+        return np.nanmean(np.where(levels[None, :], c, np.nan), axis=1)
+
+
+def difference_se(scores: Mapping[str, np.ndarray], against: str = "mid") -> dict[str, float]:
+    """Standard error over images of the paired difference of `against`'s per-image score and each other block's:
+    the noise of comparing two blocks' stabilities on these images (NaN with fewer than 2 images defined)."""
+    out = {}
+    for name, values in scores.items():
+        diff = scores[against] - values
+        diff = diff[np.isfinite(diff)]
+        out[name] = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan")
+    return out
+
+
 def channel_stability(a: np.ndarray, ref: int, levels: np.ndarray) -> np.ndarray:
     """Per channel, the cosine over images of its values at σ₁ and at σ₂, averaged over the compared σ₂ (C; NaN if dead).
 
@@ -77,6 +95,8 @@ def stability(
         sigmas: the S noise levels σ2.
         cosine/<block>, centred/<block>, other_image/<block>: image-averaged cosines at each σ2 (S).
         cosine_std/<block>: the raw cosine's standard deviation over images (S).
+        With a "mid" block, metrics difference_se and centred_difference_se: {block: standard error over images of
+        mid's per-image score minus the block's} (difference_se), for the raw and the centred cosine.
         channel_cosine/<block>: per channel, the cosine over images of its values at σ1 and σ2, averaged over the σ2 (C).
         channel_correlation/<block>: the same with each σ's channel mean over images subtracted (a correlation).
     """
@@ -88,16 +108,21 @@ def stability(
     metrics: dict = {"sigma_ref": float(sigmas[ref]), "sigma_levels": sigmas[levels].tolist(), "stability": {},
                      "centred_stability": {}, "other_image_cosine": {}, "most_stable_block": None}
     arrays: dict[str, np.ndarray] = {"sigmas": sigmas}
+    images: dict[str, dict[str, np.ndarray]] = {"raw": {}, "centred": {}}
     for name, a in means.items():
         at_ref = a[:, ref : ref + 1, :]
-        curve, spread = image_average(cosine(a, at_ref))
+        raw, centred_cos = cosine(a, at_ref), cosine(centred(a), centred(a)[:, ref : ref + 1, :])
+        images["raw"][name], images["centred"][name] = per_image(raw, levels), per_image(centred_cos, levels)
+        curve, spread = image_average(raw)
         arrays[f"cosine/{name}"], arrays[f"cosine_std/{name}"] = curve, spread
-        arrays[f"centred/{name}"] = image_average(cosine(centred(a), centred(a)[:, ref : ref + 1, :]))[0]
+        arrays[f"centred/{name}"] = image_average(centred_cos)[0]
         arrays[f"other_image/{name}"] = image_average(cosine(np.roll(a, 1, axis=0), at_ref))[0]
         arrays[f"channel_cosine/{name}"] = channel_stability(a, ref, levels)
         arrays[f"channel_correlation/{name}"] = channel_stability(centred(a), ref, levels)
         for key, prefix in (("stability", "cosine"), ("centred_stability", "centred"), ("other_image_cosine", "other_image")):
             metrics[key][name] = level_average(arrays[f"{prefix}/{name}"], levels)
+    if "mid" in means:
+        metrics["difference_se"], metrics["centred_difference_se"] = difference_se(images["raw"]), difference_se(images["centred"])
     ranked = stability_ranking(metrics["stability"])
     metrics["most_stable_block"] = ranked[0] if ranked else None
     return metrics, arrays

@@ -26,14 +26,18 @@ def blocks_in(keys, prefix: str) -> list[str]:
     return [b for b in BLOCK_ORDER if b in names]
 
 
-def thumbnail_rows(fig: Figure, grid, first: int, rows: list[tuple[str, list[int]]], thumbs: dict, k: int) -> None:
-    """Rows of saved thumbnails under a figure's top panel, each row titled once; missing images left blank."""
+def thumbnail_rows(fig: Figure, grid, first: int, rows: list[tuple[str, list[int]]], thumbs: dict, k: int,
+                   values: list[list[float]] | None = None) -> None:
+    """Rows of saved thumbnails under a figure's top panel, each row titled once, each image over its value when given;
+    missing images left blank."""
     lookup = {int(i): j for j, i in enumerate(thumbs["index"])}
     for r, (label, ids) in enumerate(rows):
         for j, i in enumerate(list(ids)[:k]):
             sub = fig.add_subplot(grid[first + r, j])
             if int(i) in lookup:
                 show(sub, thumbs["images"][lookup[int(i)]] / 255.0, label if j == 0 else None)
+                if values is not None:
+                    sub.text(0.5, -0.12, f"φ {values[r][j]:.3g}", transform=sub.transAxes, ha="center", va="top", fontsize=6)
             else:
                 sub.set_axis_off()
 
@@ -80,14 +84,24 @@ def selectivity_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> Non
     """Fig. 3: the distribution of channel PR across images, and the top images of the most selective channels."""
     channels = m["top_channels"][:4] if thumbs is not None else []
     k = max((len(m["top_images"][str(c)]) for c in channels), default=0)
-    fig = Figure(figsize=(max(4, 0.9 * k + 2.5), 2.6 + 0.9 * len(channels)), layout="constrained")
-    grid = fig.add_gridspec(1 + len(channels), max(k, 1), height_ratios=[2.6] + [0.9] * len(channels))
+    fig = Figure(figsize=(max(4, 0.9 * k + 2.5), 2.6 + 1.05 * len(channels)), layout="constrained")
+    grid = fig.add_gridspec(1 + len(channels), max(k, 1), height_ratios=[2.6] + [1.05] * len(channels))
     ax = fig.add_subplot(grid[0, :])
-    ax.stairs(a["counts"], a["bin_edges"], fill=True, alpha=0.6)
+    ax.stairs(a["counts"], a["bin_edges"], fill=True, alpha=0.6, label="live channels")
+    if "mixture_density" in a:
+        width = a["bin_edges"][1] - a["bin_edges"][0]
+        ax.plot(a["mixture_pr"], a["mixture_density"] * a["counts"].sum() * width, color="tab:red", lw=1, label="fitted two-component mixture")
+    ax.axvline(m["gmm_split"], color="black", ls="--", lw=0.8, label=f"mixture split (PR {m['gmm_split']:.2f})")
     ax.set_xlabel("channel PR across images (low = selective)")
-    ax.set_title(f"bimodality coefficient {m['selectivity_bimodality']:.2f}; {m['dead_channels']} dead channels", fontsize=8)
+    ax.set_ylabel("channels")
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=6)
+    left_out = f"{m['near_dead_channels']} near-dead, " if "near_dead_channels" in m else ""
+    ax.set_title(f"{m['live_channels']} live channels ({left_out}{m['dead_channels']} dead left out); {m['selective_fraction']:.0%} below "
+                 f"the split; Sarle's b {m['selectivity_bimodality']:.2f}", fontsize=8)
     if channels:
-        thumbnail_rows(fig, grid, 1, [(f"ch {c}", m["top_images"][str(c)]) for c in channels], thumbs, k)
+        thumbnail_rows(fig, grid, 1, [(f"ch {c}", m["top_images"][str(c)]) for c in channels], thumbs, k,
+                       [m["top_values"][str(c)] for c in channels] if "top_values" in m else None)
     save_png(fig, path)
 
 
@@ -103,7 +117,10 @@ def channels_figure(a: dict, m: dict, stability: dict | None, stability_m: dict 
         ax.scatter(a["selectivity_pr"], values, s=5)
         ax.set_xlabel("selectivity PR")
         ax.set_ylabel(label)
-        ax.set_title(f"Spearman {c['spearman']:.2f}" if c["spearman"] is not None else "", fontsize=8)
+        rho = c.get("spearman")
+        defined = rho is not None and np.isfinite(rho)
+        ax.set_title(f"Spearman {rho:.2f} over {c['channels']} live channels" if defined
+                     else f"Spearman undefined ({c['channels']} live channels with this statistic)", fontsize=8)
     save_png(fig, path)
 
 
@@ -125,9 +142,15 @@ def clusters_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> None:
         ax.set_title(name, fontsize=8)
         ax.legend(fontsize=6)
     ax = fig.add_subplot(grid[0, 6:])
-    ax.scatter(*a[f"k{k}/tsne"].T, c=a[f"k{k}/tsne_group"], s=4, cmap="tab10")
-    ax.set_title("t-SNE of a few clusters", fontsize=8)
-    ax.set_axis_off()
+    for j, g in enumerate(np.unique(a[f"k{k}/tsne_group"])):
+        ax.scatter(*a[f"k{k}/tsne"][a[f"k{k}/tsne_group"] == g].T, s=4, color=f"C{j}", label=f"cluster {g}")
+    ax.set_title(f"t-SNE of φ, {len(np.unique(a[f'k{k}/tsne_group']))} of {k} clusters", fontsize=8)
+    ax.set_xlabel("t-SNE 1", fontsize=7)
+    ax.set_ylabel("t-SNE 2", fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if len(a[f"k{k}/tsne_group"]):
+        ax.legend(fontsize=6, markerscale=2)
     if rows:
         thumbnail_rows(fig, grid, 1, [(f"cluster {r}", [i for i in a[f"k{k}/samples"][r] if i >= 0]) for r in range(rows)], thumbs, 8)
     save_png(fig, path)
@@ -148,16 +171,18 @@ def neighbours_figure(a: dict, thumbs: dict, path: Path) -> None:
     save_png(fig, path)
 
 
-def subspaces_figure(a: dict, path: Path) -> None:
-    """Fig. 5: two groups of images on one common and two selective channels."""
-    fig = Figure(figsize=(4, 4), layout="constrained")
+def subspaces_figure(a: dict, m: dict, path: Path) -> None:
+    """Fig. 5: the images of two clusters on one common and two selective channels of φ, each axis named for what it is."""
+    fig = Figure(figsize=(4.6, 4.4), layout="constrained")
     ax = fig.add_subplot(projection="3d")
-    ax.scatter(*a["coords_a"].T, s=6, label="group A")
-    ax.scatter(*a["coords_b"].T, s=6, label="group B")
-    ch = a["channels"]
-    ax.set_xlabel(f"ch {ch[0]} (A)", fontsize=7)
-    ax.set_ylabel(f"ch {ch[1]} (B)", fontsize=7)
-    ax.set_zlabel(f"ch {ch[2]} (common)", fontsize=7)
+    (g1, g2), ch = m["groups"], a["channels"]
+    ax.scatter(*a["coords_a"].T, s=6, label=f"cluster {g1} (A), {len(a['coords_a'])} images")
+    ax.scatter(*a["coords_b"].T, s=6, label=f"cluster {g2} (B), {len(a['coords_b'])} images")
+    ax.set_xlabel(f"φ channel {ch[0]} (selective: A)", fontsize=7)
+    ax.set_ylabel(f"φ channel {ch[1]} (selective: B)", fontsize=7)
+    ax.set_zlabel(f"φ channel {ch[2]} (common)", fontsize=7)
+    ax.set_box_aspect(None, zoom=0.85)
+    ax.set_title("two clusters' φ on two selective channels and a common one", fontsize=8)
     ax.legend(fontsize=7)
     save_png(fig, path)
 
@@ -199,8 +224,8 @@ def draw_analysis(folder: str | Path) -> list[Path]:
             draw(name, fn, a, m[name], thumbs)
     if (a := load(folder, "neighbours")) is not None and thumbs is not None:
         draw("neighbours", neighbours_figure, a, thumbs)
-    if (a := load(folder, "subspaces")) is not None:
-        draw("subspaces", subspaces_figure, a)
+    if (a := load(folder, "subspaces")) is not None and "subspaces" in m:
+        draw("subspaces", subspaces_figure, a, m["subspaces"])
     if (a := load(folder, "factors")) is not None:
         draw("factors", factors_figure, a)
     return drawn

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..analysis.findings import FAILS, HOLDS, PARTLY, TOO_FEW, embedding_finding, matching_finding, verdict_text
+from ..analysis.findings import FAILS, HOLDS, PARTLY, TIE, TOO_FEW, embedding_finding, matching_finding, verdict_text
 from ..analysis.findings_2023 import generalize_finding, jacobian_findings
 from ..checkpoint import file_hash
 from ..data import Transform, reopen
@@ -184,15 +184,21 @@ ANALYSES = (
      "clusters and of classes (the line: 2 std), a t-SNE of a few clusters, and members of clusters.", "clusters"),
     ("factors", "Generating factors", "Which factors of the synthetic images φ encodes, beside pixels.", None),
 )
-BADGE_CLASS = {HOLDS: "holds", PARTLY: "partly", FAILS: "fails", TOO_FEW: "missing"}
+COMPARES_IMAGES = ("subspaces", "neighbours", "clusters")  # figures whose comparisons ride on φ differing between images
+BADGE_CLASS = {HOLDS: "holds", PARTLY: "partly", FAILS: "fails", TOO_FEW: "missing", TIE: "missing"}
 
 
 def record_caption(r: dict) -> str:
     """The paper's words and statistic, our numbers and verdict, then our stricter check and its verdict, from one record."""
     e = html.escape
     return (f"<b>Paper ({e(r['figure'])}):</b> {e(r['statement'])} <b>Statistic:</b> {e(r['statistic'])}. "
-            f"<b>Here:</b> {e(r['ours'])} — {e(verdict_text(r))}. <b>Stricter check</b> ({e(r['stricter']['check'])}): "
-            f"{e(r['stricter']['ours'])} — {e(verdict_text(r['stricter']))}.")
+            f"<b>Here:</b> {e(r['ours'])} — {e(verdict_text(r))}{why(r)}. <b>Stricter check</b> ({e(r['stricter']['check'])}): "
+            f"{e(r['stricter']['ours'])} — {e(verdict_text(r['stricter']))}{why(r['stricter'])}.")
+
+
+def why(j: dict) -> str:
+    """' (why: …)': the verdict's one-line reason, when the record has one (records of older analyses have none)."""
+    return f" <i>(why: {html.escape(j['reason'])})</i>" if j.get("reason") else ""
 
 
 def analysis_numbers(name: str, m: dict) -> str:
@@ -201,8 +207,11 @@ def analysis_numbers(name: str, m: dict) -> str:
     if a is None:
         return ""
     if name == "subspaces":
-        return (f"Groups of {a['groups']} images sharing channels {a['channels']}; own-energy fractions "
-                f"{', '.join(fmt(v) for v in a['own_energy_fraction'])}.")
+        (g1, g2), (c1, c2, common) = a["groups"], a["channels"]
+        return (f"The images of K-means clusters {g1} (A) and {g2} (B) of φ, the two most populous, on three channels: channel "
+                f"{c1}, selective for cluster {g1}; channel {c2}, selective for cluster {g2}; channel {common}, common to both "
+                f"(PR across their images {fmt(a['common_pr'])}). Share of each cluster's energy on its own selective channel: "
+                f"{fmt(a['own_energy_fraction'][0])} (A), {fmt(a['own_energy_fraction'][1])} (B); 0.5 would be no preference.")
     if name == "factors":
         return "; ".join(f"{f}: kNN φ {fmt(v['knn_accuracy'])} vs pixels {fmt(v['pixel_knn_accuracy'])} (chance {fmt(v['chance'])})"
                          for f, v in a["factors"].items()) + "."
@@ -218,10 +227,22 @@ def analysis_section(stage: Stage, out: Path) -> Section:
         if src is None and record is None:
             continue
         text = record_caption(record) if record else analysis_numbers(name, m)
-        figures.append(Figure(src, title, f"{'(Not drawn.) ' if src is None else drawn} {text}", record=record))
+        warn = "".join(f" <b class=\"warning\">Warning: {html.escape(w)}.</b>" for w in m.get("warnings", [])) if name in COMPARES_IMAGES else ""
+        figures.append(Figure(src, title, f"{'(Not drawn.) ' if src is None else drawn} {text}{warn}", record=record))
     intro = (f"{m.get('images')} images of {html.escape(str(m.get('source')))}; φ at σ = {fmt(m.get('sigma'), 3)}, from "
-             f"<code>{html.escape(str(m.get('rep')))}</code>.")
+             f"<code>{html.escape(str(m.get('rep')))}</code>. {live_line(m.get('selectivity', {}))}")
+    intro += "".join(f' <b class="warning">Warning: {html.escape(w)}.</b>' for w in m.get("warnings", []))
     return Section("analysis", "The representation φ", intro, tuple(figures))
+
+
+def live_line(s: dict) -> str:
+    """How many channels are live, near-dead and dead, and the rule (selectivity metrics; empty for older analyses)."""
+    if "near_dead_channels" not in s:
+        return ""
+    return (f"{s['live_channels']} live channels, {s['near_dead_channels']} near-dead and {s['dead_channels']} dead: a channel is "
+            f"live when its largest φ reaches {s['live_floor']:g} × the median over active channels of each channel's largest "
+            f"φ (here {s['live_threshold']:.3g}); near-dead and dead channels are left out of selectivity and the channel pages, "
+            "and a channel's top images are those at or above that φ.")
 
 
 def samples_figure(st: Stage, out: Path) -> Figure:
@@ -243,9 +264,11 @@ def inverse_figure(st: Stage, out: Path, i: int) -> Figure:
 def reconstruct_figures(st: Stage, out: Path, i: int) -> list[Figure]:
     m = st.metrics
     labels = ", ".join(html.escape(t["label"] if isinstance(t, dict) else str(t)) for t in m["targets"])
+    closer, baseline = phi_baseline(m)
     figures = [Figure(copy_figure(st, "reconstruct.png", out, f"reconstruct{i}"), "Reconstruction from φ (fig. 7)",
                       f"{m['per_target']} samples of p(x | φ) for each target ({labels}), self-guided by the model's own φ "
-                      f"(Alg. 1). Median φ-match error {fmt(m['phi_match_error_median'], 3)} (relative, at σ = 0.2).")]
+                      f"(Alg. 1). {baseline}", closer, ("closer to the target's φ than random images are",
+                                                        "no closer to the target's φ than random images are"))]
     src = copy_figure(st, "sigma_match.png", out, f"reconstruct{i}")
     if src:
         a = st.arrays("reconstruct")
@@ -253,6 +276,25 @@ def reconstruct_figures(st: Stage, out: Path, i: int) -> list[Figure]:
         figures.append(Figure(src, "σ̂ before and after φ-matching (fig. 20)", "σ̂ of each sample just before a φ-matching step "
                               f"against σ̂ right after it (the diagonal: unchanged). {record_caption(record)}", record=record))
     return figures
+
+
+def phi_baseline(m: dict) -> tuple[bool | None, str]:
+    """Whether the samples' φ comes closer to the target's than random images' φ does (issue 26's assessment), and the
+    sentence that says so with the numbers; the matching error alone says nothing, it is driven down by construction."""
+    match = (f"The φ-match error during sampling, {fmt(m['phi_match_error_median'], 3)} (median, relative, at σ = 0.2), "
+             "is driven down by the guidance itself and is no evidence alone.")
+    a = m.get("assessment")
+    if not a or "phi_distance" not in a.get("measures", {}):
+        return None, (f"{match} No baseline was computed (reconstruct --baselines 0, or centroid targets, which have no image "
+                      "to hold against random images): whether the samples are closer to their target than chance is not known.")
+    d = a["measures"]["phi_distance"]
+    med = d["median"]
+    closer = med["guided"] < med["random"] and d["guided_closer_than_random"] == 1
+    return closer, (f"Relative φ distance to the target at σ = {fmt(a['phi_sigma'])} (median over {a['targets']} targets): samples "
+                    f"{fmt(med['guided'], 3)}, unguided samples {fmt(med['unguided'], 3)}, random images {fmt(med['random'], 3)}; "
+                    f"the target's own φ re-estimated {fmt(a['phi_distance_target_to_itself_median'], 3)} (the floor). Samples closer "
+                    f"than random images for {d['guided_closer_than_random']:.0%} of targets, than both baselines for "
+                    f"{d['guided_closer_than_both']:.0%}. {match}")
 
 
 def distance_figure(st: Stage, out: Path) -> Figure:
@@ -407,17 +449,25 @@ def badge(f: Figure) -> str:
 
 
 def glance(figures: list[tuple[str, Figure]]) -> str:
-    """The paper's findings, one row each (figure, statement, our numbers, verdict, our stricter check, its verdict), then our other checks."""
+    """The paper's findings, one row each (figure, statement, our numbers, verdict and why, our stricter check, its
+    verdict), then our other checks, each row with the numbers its badge rests on (its caption)."""
     e = html.escape
     rows = "".join(
         f'<tr><td><a href="#{anchor}">{e(r["figure"])}</a></td><td>{e(r["statement"])}</td><td>{e(r["ours"])}</td>'
-        f'<td>{verdict_badge(r)}</td><td>{e(r["stricter"]["check"])}: {e(r["stricter"]["ours"])}</td><td>{verdict_badge(r["stricter"])}</td></tr>'
+        f'<td>{verdict_badge(r)}{reason_note(r)}</td><td>{e(r["stricter"]["check"])}: {e(r["stricter"]["ours"])}</td>'
+        f'<td>{verdict_badge(r["stricter"])}{reason_note(r["stricter"])}</td></tr>'
         for anchor, f in figures if (r := f.record) is not None)
     table = ('<table class="numbers findings"><tr><th>figure</th><th>the paper says</th><th>here</th><th>verdict</th>'
              f"<th>our stricter check</th><th>its verdict</th></tr>{rows}</table>") if rows else ""
-    others = "".join(f'<tr><td><a href="#{anchor}">{f.title}</a></td><td>{badge(f)}</td></tr>'
+    others = "".join(f'<tr><td><a href="#{anchor}">{f.title}</a></td><td>{badge(f)}</td><td class="numbers-behind">{f.caption}</td></tr>'
                      for anchor, f in figures if f.record is None and f.finding is not None)
-    return table + (f'<table class="numbers">{others}</table>' if others else "")
+    head = '<tr><th style="width:18%">our check</th><th style="width:17%">verdict</th><th style="width:65%">the numbers behind it</th></tr>'
+    return table + (f'<table class="numbers findings others">{head}{others}</table>' if others else "")
+
+
+def reason_note(j: dict) -> str:
+    """The verdict's one-line reason under its badge (nothing for records of older analyses)."""
+    return f'<div class="why">{html.escape(j["reason"])}</div>' if j.get("reason") else ""
 
 
 def image(f: Figure) -> str:
