@@ -144,6 +144,7 @@ def denoise(
     from .evaluate import check_sigmas, denoise as run, summary_lines
     from .io import check_writable
     from .reporting.figures import draw_denoise
+    from .representation import check_training_range
     from .runtime import resolve_device
 
     sigmas = [*sigma, *(more_sigma or [])]
@@ -151,6 +152,7 @@ def denoise(
     check_writable(out, stage="denoise")
     images = open_source(data, channels=channels)
     net = load_denoiser(model, device=resolve_device(device), batch_size=batch_size, channels=images.channels)
+    check_training_range(net, sigmas)
     for note in images.notes:
         console.print(labelled("note:", note), highlight=False)
     result = run(net, images, sigmas, seed=seed, max_images=max_images, batch_size=batch_size, progress=True)
@@ -237,6 +239,9 @@ def analyse(
         source = open_source(images)
         if max_images is not None:
             source = source.subset(max_images, seed)
+    note = r.level_note(sigma)
+    if note:
+        console.print(labelled("note:", note), highlight=False)
     result = run(r, source, sigma=sigma, ks=tuple(k) if k else None, seed=seed, progress=True)
     result.save(out)
     figures = draw_analysis(out)
@@ -399,10 +404,12 @@ def reconstruct(
     """Stochastic reconstruction from φ, self-guided by the model's own representation (Alg. 1, figures 7 and 20),
     held against unguided samples, random images and a class probe."""
     from .reporting.sampling_figures import draw_reconstruct
+    from .sampling.inputs import open_given
     from .sampling.stages import reconstruct as run
 
     guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters, phi_of=phi_of, draws=match_draws)
     denoiser = s.load(out, "reconstruct")
+    data, probe_data = open_given(data, probe_data, channels=denoiser.config.channels)
     result = run(denoiser, images=data, index=index, rep=rep, cluster=cluster, k=k, phi_sigma=phi_sigma, n=n, seed=s.seed,
                  noise_draws=noise_draws, config=s.config, guidance=guidance, baselines=baselines, probe_data=probe_data,
                  probe_images=probe_images, assess_sigma=assess_sigma, mean=s.start(denoiser), progress=True)
