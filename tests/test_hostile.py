@@ -28,7 +28,10 @@ from denoscope.reporting.inputs import recognise
 from denoscope.representation import Representation
 from denoscope.results import StageResult
 from denoscope.sampling.inputs import choose_images, choose_pairs, mean_of
-from denoscope.training import batch_notes
+from denoscope.config import model_config
+from denoscope.data import Transform, TrainingSet
+from denoscope.nn.unet import BlindUNet
+from denoscope.training import batch_notes, check_fits
 
 
 def test_an_error_message_is_printed_verbatim_without_markup_parsing(capsys):
@@ -369,3 +372,13 @@ def test_a_rep_whose_extraction_was_killed_is_said_in_one_sentence(rep, tmp_path
      "missing means": mid.unlink}[damage]()
     out = tmp_path / "out"
     refused(invoke("analyse", "--rep", killed, "--out", out), out, words)
+
+
+def test_images_the_network_cannot_take_are_refused_before_the_trainer_writes(tmp_path):
+    model = BlindUNet(model_config("tiny"))
+    odd, even = (TrainingSet(open_source(str(png_folder(tmp_path / str(s), 2, s))), Transform()) for s in (18, 16))
+    with pytest.raises(ConfigError, match="18×18 is not divisible by 2"):
+        check_fits(model, odd, torch.zeros(1, 3, 16, 16))
+    with pytest.raises(ConfigError, match="18×18 is not divisible by 2"):
+        check_fits(model, even, torch.zeros(1, 3, 18, 18))
+    check_fits(model, even, torch.zeros(1, 3, 16, 16))

@@ -31,11 +31,17 @@ def say_note(show: Callable) -> Callable:
 
     def showwarning(message, category, *args, **kwargs):
         if issubclass(category, Note):
-            console.print(labelled("note:", str(message)), highlight=False)
+            say_notes([str(message)])
         else:
             show(message, category, *args, **kwargs)
 
     return showwarning
+
+
+def say_notes(notes: list[str]) -> None:
+    """Each note as one yellow line, its text verbatim."""
+    for note in notes:
+        console.print(labelled("note:", note), highlight=False)
 
 
 # how an interrupted command carries on where it stopped
@@ -153,8 +159,7 @@ def denoise(
     images = open_source(data, channels=channels)
     net = load_denoiser(model, device=resolve_device(device), batch_size=batch_size, channels=images.channels)
     check_training_range(net, sigmas)
-    for note in images.notes:
-        console.print(labelled("note:", note), highlight=False)
+    say_notes(images.notes)
     result = run(net, images, sigmas, seed=seed, max_images=max_images, batch_size=batch_size, progress=True)
     examples, metrics = result.save(out)
     figures = draw_denoise(out)
@@ -201,8 +206,7 @@ def represent(
         names = denoiser.config.block_names if blocks == "all" else tuple(b.strip() for b in blocks.split(",") if b.strip())
         config = RepConfig(sigmas=tuple(sorted(sigmas)), draws=noise_draws, blocks=names, inputs=inputs, seed=seed,
                            image_size=image_size, maps=maps)
-        if note:
-            console.print(labelled("note:", note), highlight=False)
+        say_notes([*images.notes, *([note] if note else [])])
         stats = run_extraction(denoiser, images, config, out, note=note, batch_images=batch_size, progress=True).extracted
     finally:
         teardown_distributed()
@@ -239,16 +243,13 @@ def analyse(
         source = open_source(images)
         if max_images is not None:
             source = source.subset(max_images, seed)
-    note = r.level_note(sigma)
-    if note:
-        console.print(labelled("note:", note), highlight=False)
+    say_notes(r.level_notes(sigma))
     result = run(r, source, sigma=sigma, ks=tuple(k) if k else None, seed=seed, progress=True)
     result.save(out)
     figures = draw_analysis(out)
     for f in result.metrics["findings"].values():
         console.print(summary_line(f), markup=False, highlight=False)
-    for line in result.metrics["notes"]:
-        console.print(labelled("note:", line), highlight=False)
+    say_notes(result.metrics["notes"])
     for line in result.metrics["not_computed"]:
         console.print(labelled("not computed:", line), highlight=False)
     console.print(f"outputs: {out / 'metrics.json'}, {len(list(out.glob('*.npz')))} .npz files, {len(figures)} figures in {out / 'figures'}")
@@ -372,8 +373,7 @@ def inverse(
     result = run(denoiser, data, task, n, s.seed, s.config, mean=s.start(denoiser), progress=True)
     paths = save_and_draw(result, out, draw_inverse)
     m = result.metrics
-    for note in m["notes"]:
-        console.print(labelled("note:", note), highlight=False)
+    say_notes(m["notes"])
     console.print(f"{task}: PSNR {m['psnr_mean']:.2f} dB (pseudo-inverse {m['psnr_pseudo_inverse_mean']:.2f} dB)")
     say_cost(m)
     say_outputs(paths)

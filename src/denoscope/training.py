@@ -201,7 +201,7 @@ def run_configs(
         tc = dataclasses.replace(old, **train_given)
     else:
         if resume and "data" not in train_given:
-            raise ConfigError(f"{out} holds no run to resume (no {STATE}); start a new run there with --data")
+            raise ConfigError(f"{out} holds no run to resume (no {STATE}); --data is required to start a new run there")
         if "data" not in train_given:
             raise ConfigError("--data is required to start a new run (a folder, .tar, .npz/.npy or synthetic:NAME)")
         mc, tc = model_config(preset or "small", **model_given), TrainConfig(**train_given)
@@ -365,7 +365,7 @@ def check_fits(model: BlindUNet, trainset: TrainingSet, heldout: torch.Tensor) -
     """Refuse images the network cannot take (a side not divisible by 2^blocks) before the run folder is written."""
     side = trainset.transform.size
     h, w = (side, side) if side else trainset.images.size_of(int(trainset.indices[0]))
-    model.check_input(torch.empty(1, model.config.channels, h, w))
+    model.check_input(torch.empty(1, model.config.channels, h, w, device="meta"))
     model.check_input(heldout)
 
 

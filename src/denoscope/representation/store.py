@@ -120,12 +120,12 @@ class Representation:
         """The index of the extracted σ nearest to `sigma`."""
         return int(np.argmin(np.abs(self.sigmas - sigma)))
 
-    def level_note(self, sigma: float) -> str | None:
+    def level_notes(self, sigma: float) -> list[str]:
         """Said when `sigma` is not within 10% of an extracted level: which level stands in for it."""
         nearest = float(self.sigmas[self.sigma_index(sigma)])
         if abs(nearest - sigma) <= 0.1 * max(abs(sigma), nearest):
-            return None
-        return f"σ = {sigma:g} was not extracted; the nearest level of {self.where}, σ = {nearest:g}, is used"
+            return []
+        return [f"σ = {sigma:g} was not extracted; the nearest level of {self.where}, σ = {nearest:g}, is used"]
 
     def at(self, block: str, sigma: float) -> np.ndarray:
         """N×C ā of `block` at the extracted σ nearest to `sigma`."""
