@@ -382,3 +382,11 @@ def test_images_the_network_cannot_take_are_refused_before_the_trainer_writes(tm
     with pytest.raises(ConfigError, match="18×18 is not divisible by 2"):
         check_fits(model, even, torch.zeros(1, 3, 18, 18))
     check_fits(model, even, torch.zeros(1, 3, 16, 16))
+
+
+def test_represent_says_how_it_converted_its_source(two_level_weights, tmp_path):
+    data = png_folder(tmp_path / "mixed", 2, 16)
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(data / "gray.png")
+    done = invoke("represent", "--model", two_level_weights, "--data", data, "--sigma", "0.1", "--noise-draws", "1", "--maps", "0",
+                  "--out", tmp_path / "rep")
+    assert done.exit_code == 0 and "note: converted 1 grayscale image to RGB" in " ".join(done.output.split()), done.output
