@@ -349,10 +349,11 @@ def test_sigma_far_beyond_the_training_range_is_said(run_folder, tmp_path):
     assert "σ = 1e+09 lies far beyond the model's training range σ ≤ 1" in " ".join(done.output.split()), done.output
 
 
-def test_analyse_says_which_level_stands_in_for_a_sigma_not_extracted(rep, tmp_path):
-    done = invoke("analyse", "--rep", rep, "--sigma", "1e9", "--out", tmp_path / "a")
-    assert done.exit_code == 0, done.output
-    assert "σ = 1e+09 was not extracted; the nearest level of" in " ".join(done.output.split()) and ", σ = 0.5, is used" in done.output
+def test_analyse_says_which_level_stands_in_for_a_sigma_not_extracted(rep):
+    r = Representation(rep)
+    assert r.level_notes(1e9) == [f"σ = 1e+09 was not extracted; the nearest level of {rep}, σ = 0.5, is used"]
+    assert r.level_notes(0.46) == r.level_notes(0.5) == []
+    assert r.level_notes(0.44) == [f"σ = 0.44 was not extracted; the nearest level of {rep}, σ = 0.5, is used"]
 
 
 def test_a_gray_model_converting_a_colour_mean_source_says_so():
