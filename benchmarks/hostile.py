@@ -357,6 +357,7 @@ def cases() -> list[dict]:
         C("jacobian", "sigma NaN", [*J[1:], "--sigma", "nan"]),
         C("jacobian", "top 0", [*J[1:], "--top", "0"]),
         C("jacobian", "top larger than the dimension", [*J[1:], "--top", "100000"]),
+        C("jacobian", "top equal to the dimension (768)", [*J[1:], "--top", "768"], "accept"),
         C("jacobian", "image larger than 64", [*J[1:3], "--data", "synthetic:shapes?n=2&size=128", *J[5:]]),
         C("jacobian", "corrupt image", [*J[1:3], "--data", "{corrupt}", *J[5:], "--index", "3"]),
         C("jacobian", "truncated checkpoint", ["--model", "{trunc_safetensors}", *J[3:]]),
