@@ -3,4 +3,4 @@
 from .extract import RepConfig, check_training_range, default_sigmas, model_sigmas, represent
 from .store import Representation
 
-__all__ = ["RepConfig", "Representation", "default_sigmas", "model_sigmas", "represent"]
+__all__ = ["RepConfig", "Representation", "check_training_range", "default_sigmas", "model_sigmas", "represent"]

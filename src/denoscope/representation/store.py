@@ -103,7 +103,7 @@ class Representation:
 
     @property
     def complete(self) -> bool:
-        return bool(self.array("done").all())
+        return bool(self.required("done").all())
 
     def check_complete(self) -> None:
         done = self.required("done")
