@@ -106,6 +106,11 @@ def fixtures(fix: Path) -> dict:
         png(f["odd"] / f"{i}.png", size=18, seed=i)
     (f["corrupt"] / "3.png").write_bytes((f["png"] / "3.png").read_bytes()[:40])
     (f["corrupt"] / "9.png").write_bytes(b"this is not an image")
+    f["cut"] = fix / "cut"
+    f["cut"].mkdir()
+    for i in range(8):
+        png(f["cut"] / f"{i}.png", seed=i)
+    (f["cut"] / "5.png").write_bytes((f["png"] / "5.png").read_bytes()[:400])
     png(f["tiny"] / "a.png", size=1)
     png(f["tiny"] / "b.png", size=1, seed=1)
     Image.new("P", (16, 16)).save(f["gif"] / "a.gif")
@@ -115,6 +120,7 @@ def fixtures(fix: Path) -> dict:
     images = rng.integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
     np.savez(fix / "imgs.npz", images=images)
     np.savez(fix / "flat.npz", images=images.reshape(8, -1))
+    np.savez(fix / "rows.npz", images=rng.integers(0, 256, (8, 700), dtype=np.uint8))
     np.savez(fix / "nan.npz", images=np.full((8, 16, 16, 3), np.nan, dtype=np.float32))
     np.savez(fix / "five.npz", images=rng.random((8, 16, 16, 5), dtype=np.float32))
     np.savez(fix / "empty.npz", images=np.zeros((0, 16, 16, 3), dtype=np.uint8))
@@ -132,12 +138,15 @@ def fixtures(fix: Path) -> dict:
     (fix / "run_noweights" / "model.safetensors").unlink()
     shutil.copytree(f["rep"], fix / "rep_partial")
     (fix / "rep_partial" / "manifest.json").unlink(missing_ok=True)
+    shutil.copytree(f["rep"], fix / "rep_killed")
+    (fix / "rep_killed" / "done.npy").unlink()
+    (fix / "rep_killed" / "means" / "mid.npy").write_bytes((f["rep"] / "means" / "mid.npy").read_bytes()[:100])
     must(["train", "--preset", "tiny", "--steps", "2", "--data", SHAPES, "--holdout", "8", "--batch-size", "8",
           "--channels", "1", "--eval-every", "2", "--checkpoint-every", "2", "--device", "cpu", "--out", str(fix / "run_gray")])
     f["ro"].mkdir()
     f["ro"].chmod(0o555)
     return {**{k: str(v) for k, v in f.items()}, **{p.stem + p.suffix.replace(".", "_"): str(p) for p in fix.iterdir() if p.is_file()},
-            "run_noweights": str(fix / "run_noweights"), "rep_partial": str(fix / "rep_partial"),
+            "run_noweights": str(fix / "run_noweights"), "rep_partial": str(fix / "rep_partial"), "rep_killed": str(fix / "rep_killed"),
             "run_gray": str(fix / "run_gray"), "fix": str(fix)}
 
 
@@ -150,6 +159,10 @@ def C(command, case, args, expected="refuse", note=None, root_ok=True, setup=Non
 
 def copy_run(case: Path, f: dict):
     shutil.copytree(f["run"], case / "myrun")
+
+
+def empty_folder(case: Path, f: dict):
+    (case / "emptyrun").mkdir()
 
 
 def cases() -> list[dict]:
@@ -171,7 +184,10 @@ def cases() -> list[dict]:
         C("train", "folder with a corrupt PNG", ["--data", "{corrupt}", *T, "--holdout", "2", "--out", "{out}"]),
         C("train", "truncated .npz", ["--data", "{trunc_npz}", *T, "--out", "{out}"]),
         C("train", "text file named .npz", ["--data", "{text_npz}", *T, "--out", "{out}"]),
-        C("train", ".npz of flat vectors", ["--data", "{flat_npz}", *T, "--holdout", "2", "--out", "{out}"]),
+        C("train", ".npz of flat rows (the documented N×3·S·S layout)", ["--data", "{flat_npz}", *T, "--holdout", "2", "--out", "{out}"],
+          "accept"),
+        C("train", ".npz of rows that are not 3·S·S", ["--data", "{rows_npz}", *T, "--holdout", "2", "--out", "{out}"]),
+        C("train", "a PNG cut short after its header", ["--data", "{cut}", *T, "--holdout", "2", "--out", "{out}"]),
         C("train", ".npz of NaN images", ["--data", "{nan_npz}", *T, "--holdout", "2", "--out", "{out}"]),
         C("train", ".npz with 5 channels", ["--data", "{five_npz}", *T, "--holdout", "2", "--out", "{out}"]),
         C("train", ".npz with no images", ["--data", "{empty_npz}", *T, "--out", "{out}"]),
@@ -198,6 +214,8 @@ def cases() -> list[dict]:
         C("train", "--out is a file", ["--data", SHAPES, *T, "--out", "{afile}"]),
         C("train", "--out in a read-only folder", ["--data", SHAPES, *T, "--out", "{ro}/run"], root_ok=False),
         C("train", "--resume on nothing", ["--resume", *T, "--out", "{out}"]),
+        C("train", "--resume on an empty folder", ["--resume", "--steps", "4", "--device", "cpu", "--out", "{case}/emptyrun"],
+          setup=empty_folder),
         C("train", "--resume into a REP", ["--resume", "--steps", "8", "--device", "cpu", "--out", "{rep}"]),
         C("train", "--resume changing the preset", ["--resume", "--preset", "small", "--steps", "8", "--device", "cpu",
                                                    "--out", "{case}/myrun"], setup=copy_run),
@@ -254,6 +272,7 @@ def cases() -> list[dict]:
         C("analyse", "missing REP folder", ["--rep", "{case}/nope", "--out", "{out}"]),
         C("analyse", "a training run as the REP", ["--rep", "{run}", "--out", "{out}"]),
         C("analyse", "REP without manifest", ["--rep", "{rep_partial}", "--out", "{out}"]),
+        C("analyse", "a REP whose represent was killed midway", ["--rep", "{rep_killed}", "--out", "{out}"]),
         C("analyse", "REP with other images (same count)", [*Y, "--images", OTHER]),
         C("analyse", "REP with another folder of images", [*Y, "--images", "{png}"]),
         C("analyse", "sigma NaN", [*Y, "--sigma", "nan"]),
@@ -338,6 +357,7 @@ def cases() -> list[dict]:
         C("jacobian", "sigma NaN", [*J[1:], "--sigma", "nan"]),
         C("jacobian", "top 0", [*J[1:], "--top", "0"]),
         C("jacobian", "top larger than the dimension", [*J[1:], "--top", "100000"]),
+        C("jacobian", "top equal to the dimension (768)", [*J[1:], "--top", "768"], "accept"),
         C("jacobian", "image larger than 64", [*J[1:3], "--data", "synthetic:shapes?n=2&size=128", *J[5:]]),
         C("jacobian", "corrupt image", [*J[1:3], "--data", "{corrupt}", *J[5:], "--index", "3"]),
         C("jacobian", "truncated checkpoint", ["--model", "{trunc_safetensors}", *J[3:]]),

@@ -1,7 +1,9 @@
 """Hostile input: verbatim messages, refusals before anything is written, one writer per folder, stage markers."""
 
+import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,19 +12,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import typer
 from PIL import Image
 from typer.testing import CliRunner
 
 from denoscope.cli import app, stage
+from denoscope.analysis.jacobian import adaptive_basis
 from denoscope.analysis.run import analyse
 from denoscope.data import open_source
+from denoscope.demo import check_demo_folder
 from denoscope.errors import ConfigError, DataError, Note, OutputError
-from denoscope.io import folder_lock
+from denoscope.io import folder_lock, write_marker
 from denoscope.reporting.inputs import recognise
 from denoscope.representation import Representation
 from denoscope.results import StageResult
-from denoscope.training import batch_notes
+from denoscope.sampling.inputs import choose_images, choose_pairs, mean_of
+from denoscope.config import model_config
+from denoscope.data import Transform, TrainingSet
+from denoscope.nn.unet import BlindUNet
+from denoscope.training import batch_notes, check_fits
 
 
 def test_an_error_message_is_printed_verbatim_without_markup_parsing(capsys):
@@ -114,7 +123,7 @@ def test_inverse_brings_larger_images_to_the_start_size_with_a_note(two_level_we
 
 HOLD = """
 import sys, time
-from denoscope.io import folder_lock
+from denoscope.io import folder_lock, write_marker
 with folder_lock(sys.argv[1], "run folder"):
     print("held", flush=True)
     time.sleep(60)
@@ -130,7 +139,7 @@ def holding(folder):
 
 
 def snapshot(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
 
 
 def test_a_resume_while_another_process_writes_the_run_is_refused_and_writes_nothing(tmp_path):
@@ -260,3 +269,125 @@ def test_generalize_refuses_a_copy_rule_that_is_not_a_number(tmp_path):
     out = tmp_path / "out"
     refused(invoke("generalize", "--data", SHAPES, "--sizes", "1", "--steps", "1", "--copy-psnr", "nan", "--out", out), out,
             "copy_psnr", "nan")
+
+
+def test_reconstruct_checks_a_probe_source_it_would_not_use(two_level_weights, tmp_path):
+    out = tmp_path / "out"
+    refused(invoke("reconstruct", "--model", two_level_weights, "--data", SHAPES, "--index", "0", "--baselines", "0", "--probe-data",
+                   tmp_path / "nope", "--max-steps", "2", "--mean-from", SHAPES, "--out", out), out, "nope: no such file or folder")
+
+
+def test_more_pairs_or_targets_than_the_source_holds_are_capped_with_a_note():
+    six = open_source("synthetic:shapes?n=6&size=16")
+    with pytest.warns(Note, match="pairs = 100000 is more than the 15 distinct pairs of the 6 images"):
+        pairs = choose_pairs(six, 100000, 0)
+    assert sorted(pairs) == sorted(itertools.combinations(range(6), 2))
+    with pytest.warns(Note, match="n = 1000 is more than the 6 images of .*: all 6 are used"):
+        assert choose_images(six, 1000, 0) == list(range(6))
+    with pytest.warns(Note, match="1000 images asked of .*, which holds 6: all 6 are used"):
+        assert len(six.subset(1000)) == 6
+
+
+def test_the_jacobian_refuses_more_eigenvectors_than_dimensions():
+    with pytest.raises(ConfigError, match="top 49 asks for more eigenvectors than the 48 dimensions"):
+        adaptive_basis(lambda y: y, torch.zeros(3, 4, 4), [0.1], top=49)
+
+
+@pytest.mark.parametrize("folder", ["run", "rep", "images"])
+def test_the_demo_refuses_a_folder_it_did_not_write_before_any_work(run_folder, rep, tmp_path, folder):
+    target = {"run": run_folder, "rep": rep, "images": as_folder(open_source(SHAPES), range(2), tmp_path / "images")}[folder]
+    before = snapshot(target)
+    done = invoke("demo", "--quick", "--out", target)
+    assert done.exit_code == 1 and "error:" in done.output and "Traceback" not in done.output, done.output
+    assert snapshot(target) == before
+
+
+def test_the_demo_takes_a_folder_it_wrote(tmp_path):
+    (tmp_path / "old" / "run").mkdir(parents=True)
+    check_demo_folder(tmp_path / "old")
+    write_marker(tmp_path / "marked", "demo")
+    (tmp_path / "marked" / "x.txt").write_text("x")
+    check_demo_folder(tmp_path / "marked")
+
+
+def png_folder(folder, n, size, cut=None):
+    """n random PNGs of size×size; image `cut` keeps only its first 400 bytes (a readable header, no pixels)."""
+    folder.mkdir()
+    for i in range(n):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    if cut is not None:
+        (folder / f"{cut}.png").write_bytes((folder / f"{cut}.png").read_bytes()[:400])
+    return folder
+
+
+@pytest.mark.parametrize("size, cut, words", [(18, None, "18×18 is not divisible"), (1, None, "1×1 is not divisible"),
+                                              (16, 0, "0.png")])
+def test_train_refuses_images_it_cannot_take_and_leaves_no_run_folder(tmp_path, size, cut, words):
+    data, out = png_folder(tmp_path / "data", 4, size, cut), tmp_path / "run"
+    refused(invoke("train", "--data", data, "--preset", "tiny", "--steps", "1", "--batch-size", "4", "--holdout", "1", "--out", out),
+            out, words)
+
+
+def test_a_holdout_larger_than_half_the_data_is_said(tmp_path):
+    done = invoke("train", "--data", SHAPES, "--preset", "tiny", "--steps", "1", "--batch-size", "4", "--holdout", "100",
+                  "--out", tmp_path / "run")
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert f"holdout 100 asked, 6 images held out: at most half of the images of {SHAPES}" in said, said
+
+
+def test_resume_of_a_folder_without_a_run_says_so(tmp_path):
+    (tmp_path / "empty").mkdir()
+    done = invoke("train", "--resume", "--steps", "2", "--out", tmp_path / "empty")
+    assert done.exit_code == 1 and "holds no run to resume (no checkpoint.safetensors)" in " ".join(done.output.split()), done.output
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_sigma_far_beyond_the_training_range_is_said(run_folder, tmp_path):
+    done = invoke("denoise", "--model", run_folder, "--data", SHAPES, "--max-images", "2", "--sigma", "1e9", "--out", tmp_path / "d")
+    assert done.exit_code == 0, done.output
+    assert "σ = 1e+09 lies far beyond the model's training range σ ≤ 1" in " ".join(done.output.split()), done.output
+
+
+def test_analyse_says_which_level_stands_in_for_a_sigma_not_extracted(rep):
+    r = Representation(rep)
+    assert r.level_notes(1e9) == [f"σ = 1e+09 was not extracted; the nearest level of {rep}, σ = 0.5, is used"]
+    assert r.level_notes(0.46) == r.level_notes(0.5) == []
+    assert r.level_notes(0.44) == [f"σ = 0.44 was not extracted; the nearest level of {rep}, σ = 0.5, is used"]
+
+
+def test_a_gray_model_converting_a_colour_mean_source_says_so():
+    with pytest.warns(Note, match="converted 12 colour images to grayscale"):
+        mean, _ = mean_of(SHAPES, 1, None)
+    assert mean.shape == (1, 16, 16)
+
+
+@pytest.mark.parametrize("damage, words", [("done", "is incomplete: done.npy is missing; run the same represent command again"),
+                                           ("means", "mid.npy is cut short"),
+                                           ("missing means", "is incomplete: means/mid.npy is missing; remove the REP folder")])
+def test_a_rep_whose_extraction_was_killed_is_said_in_one_sentence(rep, tmp_path, damage, words):
+    killed = tmp_path / "killed"
+    shutil.copytree(rep, killed)
+    mid = killed / "means" / "mid.npy"
+    {"done": lambda: (killed / "done.npy").unlink(), "means": lambda: mid.write_bytes(mid.read_bytes()[:100]),
+     "missing means": mid.unlink}[damage]()
+    out = tmp_path / "out"
+    refused(invoke("analyse", "--rep", killed, "--out", out), out, words)
+
+
+def test_images_the_network_cannot_take_are_refused_before_the_trainer_writes(tmp_path):
+    model = BlindUNet(model_config("tiny"))
+    odd, even = (TrainingSet(open_source(str(png_folder(tmp_path / str(s), 2, s))), Transform()) for s in (18, 16))
+    with pytest.raises(ConfigError, match="18×18 is not divisible by 2"):
+        check_fits(model, odd, torch.zeros(1, 3, 16, 16))
+    with pytest.raises(ConfigError, match="18×18 is not divisible by 2"):
+        check_fits(model, even, torch.zeros(1, 3, 18, 18))
+    check_fits(model, even, torch.zeros(1, 3, 16, 16))
+
+
+def test_represent_says_how_it_converted_its_source(two_level_weights, tmp_path):
+    data = png_folder(tmp_path / "mixed", 2, 16)
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(data / "gray.png")
+    done = invoke("represent", "--model", two_level_weights, "--data", data, "--sigma", "0.1", "--noise-draws", "1", "--maps", "0",
+                  "--out", tmp_path / "rep")
+    assert done.exit_code == 0 and "note: converted 1 grayscale image to RGB" in " ".join(done.output.split()), done.output

@@ -31,11 +31,17 @@ def say_note(show: Callable) -> Callable:
 
     def showwarning(message, category, *args, **kwargs):
         if issubclass(category, Note):
-            console.print(labelled("note:", str(message)), highlight=False)
+            say_notes([str(message)])
         else:
             show(message, category, *args, **kwargs)
 
     return showwarning
+
+
+def say_notes(notes: list[str]) -> None:
+    """Each note as one yellow line, its text verbatim."""
+    for note in notes:
+        console.print(labelled("note:", note), highlight=False)
 
 
 # how an interrupted command carries on where it stopped
@@ -144,6 +150,7 @@ def denoise(
     from .evaluate import check_sigmas, denoise as run, summary_lines
     from .io import check_writable
     from .reporting.figures import draw_denoise
+    from .representation import check_training_range
     from .runtime import resolve_device
 
     sigmas = [*sigma, *(more_sigma or [])]
@@ -151,8 +158,8 @@ def denoise(
     check_writable(out, stage="denoise")
     images = open_source(data, channels=channels)
     net = load_denoiser(model, device=resolve_device(device), batch_size=batch_size, channels=images.channels)
-    for note in images.notes:
-        console.print(labelled("note:", note), highlight=False)
+    check_training_range(net, sigmas)
+    say_notes(images.notes)
     result = run(net, images, sigmas, seed=seed, max_images=max_images, batch_size=batch_size, progress=True)
     examples, metrics = result.save(out)
     figures = draw_denoise(out)
@@ -199,8 +206,7 @@ def represent(
         names = denoiser.config.block_names if blocks == "all" else tuple(b.strip() for b in blocks.split(",") if b.strip())
         config = RepConfig(sigmas=tuple(sorted(sigmas)), draws=noise_draws, blocks=names, inputs=inputs, seed=seed,
                            image_size=image_size, maps=maps)
-        if note:
-            console.print(labelled("note:", note), highlight=False)
+        say_notes([*images.notes, *([note] if note else [])])
         stats = run_extraction(denoiser, images, config, out, note=note, batch_images=batch_size, progress=True).extracted
     finally:
         teardown_distributed()
@@ -240,6 +246,7 @@ def analyse(
         source = open_source(images)
         if max_images is not None:
             source = source.subset(max_images, seed)
+    say_notes(r.level_notes(sigma))
     result = run(r, source, sigma=sigma, ks=tuple(k) if k else None, seed=seed, progress=True, live_floor=live_floor)
     result.save(out)
     figures = draw_analysis(out)
@@ -247,8 +254,7 @@ def analyse(
         console.print(summary_line(f), markup=False, highlight=False)
     for line in result.metrics["warnings"]:
         console.print(labelled("warning:", line), highlight=False)
-    for line in result.metrics["notes"]:
-        console.print(labelled("note:", line), highlight=False)
+    say_notes(result.metrics["notes"])
     for line in result.metrics["not_computed"]:
         console.print(labelled("not computed:", line), highlight=False)
     console.print(f"outputs: {out / 'metrics.json'}, {len(list(out.glob('*.npz')))} .npz files, {len(figures)} figures in {out / 'figures'}")
@@ -372,8 +378,7 @@ def inverse(
     result = run(denoiser, data, task, n, s.seed, s.config, mean=s.start(denoiser), progress=True)
     paths = save_and_draw(result, out, draw_inverse)
     m = result.metrics
-    for note in m["notes"]:
-        console.print(labelled("note:", note), highlight=False)
+    say_notes(m["notes"])
     console.print(f"{task}: PSNR {m['psnr_mean']:.2f} dB (pseudo-inverse {m['psnr_pseudo_inverse_mean']:.2f} dB)")
     say_cost(m)
     say_outputs(paths)
@@ -404,10 +409,12 @@ def reconstruct(
     """Stochastic reconstruction from φ, self-guided by the model's own representation (Alg. 1, figures 7 and 20),
     held against unguided samples, random images and a class probe."""
     from .reporting.sampling_figures import draw_reconstruct
+    from .sampling.inputs import open_given
     from .sampling.stages import reconstruct as run
 
     guidance = GuidanceConfig(eta=eta, tolerance=tolerance, max_iters=max_iters, phi_of=phi_of, draws=match_draws)
     denoiser = s.load(out, "reconstruct")
+    data, probe_data = open_given(data, probe_data, channels=denoiser.config.channels)
     result = run(denoiser, images=data, index=index, rep=rep, cluster=cluster, k=k, phi_sigma=phi_sigma, n=n, seed=s.seed,
                  noise_draws=noise_draws, config=s.config, guidance=guidance, baselines=baselines, probe_data=probe_data,
                  probe_images=probe_images, assess_sigma=assess_sigma, mean=s.start(denoiser), progress=True)

@@ -17,8 +17,9 @@ from .checkpoint import load_denoiser
 from .config import RunOptions, TrainConfig, model_config
 from .data import open_source
 from .data.dataset import mean_image
+from .errors import OutputError
 from .evaluate import denoise, summary_lines
-from .io import check_writable
+from .io import check_writable, write_marker, written_by
 from .reporting.analysis_figures import draw_analysis
 from .reporting.build import build_report
 from .reporting.figures import draw_denoise
@@ -30,6 +31,7 @@ from .sampling.stages import reconstruct, reconstruction, sample
 from .training import train
 
 SIGMAS = (0.05, 0.1, 0.2, 0.4, 1.0)
+STAGE_FOLDERS = ("run", "denoise", "rep", "analysis", "samples", "reconstruct", "reconstruct-clusters", "report")
 
 
 @dataclass(frozen=True)
@@ -60,15 +62,24 @@ QUICK = Recipe(steps=30, train_images=256, test_images=96, draws=2, samples=2, p
                diffusion=DiffusionConfig(h0=0.05, beta=0.05, max_steps=20), guidance=GuidanceConfig(max_iters=2))
 
 
+def check_demo_folder(out: Path) -> None:
+    """The demo replaces its own stage folders on a rerun, so it writes only into a new or empty folder, or one it wrote (its
+    stage.json, or only its stage folders)."""
+    check_writable(out, "demo output folder", stage="demo")
+    if out.is_dir() and written_by(out) is None and any(p.name not in STAGE_FOLDERS for p in out.iterdir()):
+        raise OutputError(f"{out} holds files that no demo wrote; the demo writes into a new or empty folder, or one it wrote before")
+
+
 def run_demo(out: str | Path, seed: int = 0, quick: bool = False, console: Console | None = None, recipe: Recipe | None = None) -> dict:
     """Every stage on synthetic shapes (a rerun starts afresh in `out`); returns each stage's headline numbers."""
     console = console or Console(stderr=True)
     r = recipe or (QUICK if quick else FULL)
     out = Path(out)
-    check_writable(out, "demo output folder")
+    check_demo_folder(out)
+    write_marker(out, "demo")
     train_source = f"synthetic:shapes?n={r.train_images}&size={r.size}&seed={seed}"
     test_source = f"synthetic:shapes?n={r.test_images}&size={r.size}&seed={seed + 1000}"
-    for stage in ("run", "denoise", "rep", "analysis", "samples", "reconstruct", "reconstruct-clusters", "report"):
+    for stage in STAGE_FOLDERS:
         shutil.rmtree(out / stage, ignore_errors=True)
     clock = time.perf_counter()
     times: dict[str, float] = {}

@@ -35,9 +35,9 @@ from .config import ModelConfig, RunOptions, TrainConfig, changed_fields, from_d
 from .data import ImageSet, TrainingSet, Transform, open_source, split_indices, stack_images
 from .data.memory import DeviceBatches, decode_all
 from .denoiser import Denoiser, apply_head
-from .errors import ConfigError, DenoscopeError
+from .errors import ConfigError, DataError, DenoscopeError
 from .evaluate import heldout_psnr
-from .io import METRICS, RUN_CONFIG, STATE, WEIGHTS, check_writable, ensure_dir, folder_lock, remove_stale_temps, write_marker, write_text
+from .io import MARKER, METRICS, RUN_CONFIG, STATE, WEIGHTS, check_writable, ensure_dir, folder_lock, remove_stale_temps, write_marker, write_text
 from .nn.unet import BlindUNet
 from .progress import labelled
 from .runtime import autocast, init_distributed, teardown_distributed
@@ -200,6 +200,8 @@ def run_configs(
             mc = dataclasses.replace(old_model, **model_given)
         tc = dataclasses.replace(old, **train_given)
     else:
+        if resume and "data" not in train_given:
+            raise ConfigError(f"{out} holds no run to resume (no {STATE}); --data is required to start a new run there")
         if "data" not in train_given:
             raise ConfigError("--data is required to start a new run (a folder, .tar, .npz/.npy or synthetic:NAME)")
         mc, tc = model_config(preset or "small", **model_given), TrainConfig(**train_given)
@@ -342,18 +344,49 @@ def train(
             schedule = Schedule(len(trainset), config.batch_size, config.seed)
             trainer = Trainer(model_config, config, options, run, schedule.steps_per_epoch, device=device, rank=rank, world=world,
                               resume=resuming, progress=progress)
+            check_fits(trainer.model, trainset, heldout)
             heldout = heldout.to(device)
-            with trainer:
-                for note in [*images.notes, *batch_notes(config.batch_size, len(trainset))]:
-                    trainer.say(labelled("note:", note))
-                for x, keys in step_batches(trainset, schedule, trainer.step_count, trainer.total, rank, world, device, options, progress):
-                    trainer.step(x, keys)
-                    trainer.after_step(heldout)
+            notes = [*images.notes, *holdout_notes(config, len(heldout)), *batch_notes(config.batch_size, len(trainset))]
+            with forgotten_if_refused(run, resuming):
+                with trainer:
+                    for note in notes:
+                        trainer.say(labelled("note:", note))
+                    for x, keys in step_batches(trainset, schedule, trainer.step_count, trainer.total, rank, world, device, options, progress):
+                        trainer.step(x, keys)
+                        trainer.after_step(heldout)
             if world > 1:
                 dist.barrier()
             return run / WEIGHTS
     finally:
         teardown_distributed()
+
+
+def check_fits(model: BlindUNet, trainset: TrainingSet, heldout: torch.Tensor) -> None:
+    """Refuse images the network cannot take (a side not divisible by 2^blocks) before the run folder is written."""
+    side = trainset.transform.size
+    h, w = (side, side) if side else trainset.images.size_of(int(trainset.indices[0]))
+    model.check_input(torch.empty(1, model.config.channels, h, w, device="meta"))
+    model.check_input(heldout)
+
+
+@contextlib.contextmanager
+def forgotten_if_refused(run: Path, resuming: bool) -> Iterator[None]:
+    """A new run refused (bad data, a bad option) before its first checkpoint leaves no files behind: nothing could resume it."""
+    try:
+        yield
+    except (ConfigError, DataError):
+        if not resuming and not (run / STATE).exists():
+            for name in (RUN_CONFIG, METRICS, MARKER):
+                (run / name).unlink(missing_ok=True)
+        raise
+
+
+def holdout_notes(config: TrainConfig, used: int) -> list[str]:
+    """Say it when fewer images are held out than asked: at most half of --data, or all of --val-data."""
+    if used >= config.holdout:
+        return []
+    limit = f"all of {config.val_data}" if config.val_data else f"at most half of the images of {config.data}"
+    return [f"holdout {config.holdout} asked, {used} images held out: {limit}"]
 
 
 def batch_notes(batch_size: int, n_train: int) -> list[str]:

@@ -96,7 +96,8 @@ def adaptive_basis(d, x: torch.Tensor, sigmas: Sequence[float], seed: int = 0, t
     x = x[0] if x.ndim == 4 and len(x) == 1 else x
     if x.ndim != 3:
         raise ConfigError(f"adaptive_basis takes one clean C×H×W image, got shape {tuple(x.shape)}")
-    top = min(top, x.numel())
+    if top > x.numel():
+        raise ConfigError(f"top {top} asks for more eigenvectors than the {x.numel()} dimensions (C·H·W) of a {'×'.join(map(str, x.shape))} image")
     z = rng.image_noise(x.shape, seed, [image], device=x.device)[0].to(x.dtype)
     per_sigma = [at_sigma(d, x, z, float(s), top, rows_per_pass) for s in sorted(sigmas)]
     metrics = {"image": image, "seed": seed, "shape": list(x.shape), "dimension": x.numel(), "top": top,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Protocol
 
 import numpy as np
 
 from .. import rng
-from ..errors import DataError
+from ..errors import DataError, Note
 
 
 class Reader(Protocol):
@@ -67,6 +68,8 @@ class ImageSet:
         for every stage given the same n and seed (represent and analyse --max-images, the report's reopen)."""
         if n < 1:
             raise DataError(f"a subset needs at least 1 image, got {n}")
+        if n > len(self):
+            warnings.warn(f"{n} images asked of {self.name}, which holds {len(self)}: all {len(self)} are used", Note)
         if n >= len(self):
             return self
         chosen = rng.choose(len(self), n, seed, "subset")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from ..checkpoint import file_hash, resolve
 from ..config import to_dict
 from ..data import ImageSet, Transform, stack_images
 from ..denoiser import Denoiser, noise_averaged_means
-from ..errors import ConfigError
+from ..errors import ConfigError, Note
 from ..io import check_writable, ensure_dir, folder_lock, remove_stale_temps, write_marker
 from .store import DONE, MANIFEST, fingerprint, Representation, RowArray, RowFile, side_arrays, write_manifest, write_side_files
 
@@ -127,13 +129,31 @@ def close_all(means: dict, done, maps) -> None:
             f.close()
 
 
-def model_sigmas(denoiser: Denoiser, sigma_max: float = math.inf) -> tuple[tuple[float, ...], str | None]:
-    """The authors' σ list clipped to the range the denoiser was trained on (read from its run folder), else to
-    `sigma_max`; and a note when clipped."""
+def trained_sigma_max(denoiser: Denoiser) -> float | None:
+    """The largest σ the denoiser was trained on, from its run folder (None for weights that stand alone)."""
     from ..training import training_config
 
     trained = training_config(denoiser.source) if denoiser.source is not None else None
-    return default_sigmas(trained.sigma_max if trained else sigma_max)
+    return trained.sigma_max if trained else None
+
+
+def model_sigmas(denoiser: Denoiser, sigma_max: float = math.inf) -> tuple[tuple[float, ...], str | None]:
+    """The authors' σ list clipped to the range the denoiser was trained on (read from its run folder), else to
+    `sigma_max`; and a note when clipped."""
+    trained = trained_sigma_max(denoiser)
+    return default_sigmas(trained if trained is not None else sigma_max)
+
+
+FAR_BEYOND = 2.0  # σ above this multiple of the trained σ_max is said to be extrapolation
+
+
+def check_training_range(denoiser: Denoiser, sigmas: Sequence[float]) -> None:
+    """A note for σ far beyond the denoiser's training range (FAR_BEYOND × its run's σ_max): its output there was never trained."""
+    trained = trained_sigma_max(denoiser)
+    far = [s for s in sigmas if trained is not None and s > FAR_BEYOND * trained]
+    if far:
+        warnings.warn(f"σ = {', '.join(f'{s:g}' for s in far)} lies far beyond the model's training range σ ≤ {trained:g}: "
+                      "its output there is extrapolation, not denoising it learned", Note)
 
 
 def represent(
@@ -158,6 +178,7 @@ def represent(
     if out is not None:
         out = Path(out)
         check_writable(out, "representation folder", stage="represent")
+    check_training_range(denoiser, config.sigmas)
     if batch_images < 1:
         raise ConfigError(f"images per batch must be at least 1, got {batch_images}")
     model_path = model_path if model_path is not None else denoiser.source

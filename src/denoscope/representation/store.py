@@ -33,7 +33,7 @@ class RowFile:
         if not path.exists():
             ensure_dir(path.parent)
             np.lib.format.open_memmap(path, mode="w+", dtype=self.dtype, shape=self.shape).flush()
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        array = load_npy(path, "r")
         if array.shape != self.shape or array.dtype != self.dtype:
             raise DataError(f"{path} holds {array.dtype} {array.shape}; expected {self.dtype} {self.shape}")
         self.offset = array.offset
@@ -90,14 +90,23 @@ class Representation:
         if self.path is None:
             return self.arrays.get(name)
         file = self.path / f"{name}.npy"
-        return np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False) if file.exists() else None
+        return load_npy(file, "r" if mmap else None) if file.exists() else None
+
+    def required(self, name: str) -> np.ndarray:
+        """One of the arrays every extraction writes. Without its done marks, represent was stopped before it began and
+        resumes; without a block's rows beside done marks, those marks cannot be trusted."""
+        array = self.array(name)
+        if array is None:
+            fix = "run the same represent command again to finish it" if name == "done" else "remove the REP folder and extract it again"
+            raise DataError(f"{self.where} is incomplete: {name}.npy is missing; {fix}")
+        return array
 
     @property
     def complete(self) -> bool:
-        return bool(self.array("done").all())
+        return bool(self.required("done").all())
 
     def check_complete(self) -> None:
-        done = self.array("done")
+        done = self.required("done")
         if not done.all():
             raise DataError(f"{self.where} is incomplete ({int(done.sum())} of {len(done)} images); run `denoscope represent` again to finish it")
 
@@ -105,11 +114,18 @@ class Representation:
         """N×S×C ā of `block` (averaged over draws) at every σ, memory-mapped from a folder."""
         if block not in self.blocks:
             raise ConfigError(f"{self.where} holds blocks {', '.join(self.blocks)}; not {block!r}")
-        return self.array(f"means/{block}")
+        return self.required(f"means/{block}")
 
     def sigma_index(self, sigma: float) -> int:
         """The index of the extracted σ nearest to `sigma`."""
         return int(np.argmin(np.abs(self.sigmas - sigma)))
+
+    def level_notes(self, sigma: float) -> list[str]:
+        """Said when `sigma` is not within 10% of an extracted level: which level stands in for it."""
+        nearest = float(self.sigmas[self.sigma_index(sigma)])
+        if abs(nearest - sigma) <= 0.1 * max(abs(sigma), nearest):
+            return []
+        return [f"σ = {sigma:g} was not extracted; the nearest level of {self.where}, σ = {nearest:g}, is used"]
 
     def at(self, block: str, sigma: float) -> np.ndarray:
         """N×C ā of `block` at the extracted σ nearest to `sigma`."""
@@ -186,6 +202,14 @@ def source_mismatch(manifest: dict, images: ImageSet) -> str | None:
         return (f"{images.name} is not the source the REP was extracted from ({manifest['source']}): the same count, but the "
                 f"pixels of its images {saved['index']} differ (other images, or the same in another order)")
     return None
+
+
+def load_npy(file: Path, mmap_mode: str | None) -> np.ndarray:
+    """An .npy file of a REP; one cut short (represent stopped while creating it) is said in one sentence."""
+    try:
+        return np.load(file, mmap_mode=mmap_mode, allow_pickle=False)
+    except (ValueError, EOFError) as e:
+        raise DataError(f"{file} is cut short ({e}): represent was stopped while creating it; remove the REP folder and extract it again") from None
 
 
 def read_manifest(rep: Path) -> dict:

@@ -3,7 +3,9 @@ image, the σ list of a target φ, the images and pairs, a REP's K-means centroi
 
 from __future__ import annotations
 
+import itertools
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from ..config import TrainConfig
 from ..data import ImageSet, Transform, open_source, stack_images
 from ..data.dataset import mean_image
 from ..denoiser import Denoiser
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, Note
 from ..representation import Representation, default_sigmas
 from ..training import training_config
 from .guidance import PhiTarget, target_from_clusters
@@ -49,7 +51,7 @@ def mean_of(source: str | None, channels: int, size: tuple[int, int] | None) -> 
     """The mean image of `source`, else flat gray of `size`, else a DataError that asks for one."""
     if source is not None:
         try:
-            images = open_source(source, channels=channels)
+            images = open_images(source, channels)
             transform = Transform(size=size[0], mode="center-crop") if size else Transform()
             return mean_image(images, transform), f"the mean of up to 1000 images of {source}"
         except DataError as e:
@@ -62,8 +64,18 @@ def mean_of(source: str | None, channels: int, size: tuple[int, int] | None) -> 
 
 
 def open_images(images: ImageSet | str, channels: int) -> ImageSet:
-    """An ImageSet as given, or a source opened with the denoiser's channels."""
-    return open_source(images, channels=channels) if isinstance(images, str) else images
+    """An ImageSet as given, or a source opened with the denoiser's channels (its conversions said in notes)."""
+    if not isinstance(images, str):
+        return images
+    opened = open_source(images, channels=channels)
+    for note in opened.notes:
+        warnings.warn(f"{opened.name}: {note}", Note)
+    return opened
+
+
+def open_given(*sources: ImageSet | str | None, channels: int) -> list[ImageSet | None]:
+    """Every source the user named, opened (so checked) before any work, whether this run uses it or not; None stays None."""
+    return [None if source is None else open_images(source, channels) for source in sources]
 
 
 def check_count(name: str, value: int, low: int = 1) -> None:
@@ -83,15 +95,23 @@ def check_indices(images: ImageSet, indices: list[int]) -> None:
 
 
 def choose_images(images: ImageSet, n: int, seed: int) -> list[int]:
-    """A seeded choice of n images of the source (the inverse problems' targets), in their order."""
+    """A seeded choice of n images of the source (the inverse problems' targets), in their order; all of them, said in a
+    note, when the source holds fewer."""
+    if n > len(images):
+        warnings.warn(f"n = {n} is more than the {len(images)} images of {images.name}: all {len(images)} are used", Note)
     return rng.choose(len(images), n, seed, "targets").tolist()
 
 
 def choose_pairs(images: ImageSet, count: int, seed: int) -> list[tuple[int, int]]:
-    """`count` seeded random pairs of distinct images."""
+    """`count` seeded random pairs of distinct images; every distinct pair once, said in a note, when the source has fewer."""
     if len(images) < 2:
         raise ConfigError(f"{images.name} holds {len(images)} image; pairs need at least two")
     check_count("pairs", count)
+    distinct = math.comb(len(images), 2)
+    if count > distinct:
+        warnings.warn(f"pairs = {count} is more than the {distinct} distinct pairs of the {len(images)} images of {images.name}: "
+                      f"each of the {distinct} is used once", Note)
+        return list(itertools.combinations(range(len(images)), 2))
     g = rng.generator(seed, "pairs")
     return [tuple(int(i) for i in g.choice(len(images), 2, replace=False)) for _ in range(count)]
 
