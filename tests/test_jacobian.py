@@ -133,3 +133,18 @@ def test_the_jacobian_command_writes_its_numbers_and_figures_and_refuses_bad_inp
         done = invoke("jacobian", "--model", run, "--data", data, "--out", bad, *args)
         assert done.exit_code == 1 and "error:" in done.output and words in done.output and "Traceback" not in done.output
         assert not bad.exists()
+
+
+def test_the_eigenvector_figure_draws_at_most_DRAWN_vectors(tmp_path):
+    """`--top` may keep every eigenvector (in jacobian.npz); the figure draws the first DRAWN, as fast as for DRAWN."""
+    from PIL import Image
+
+    from denoscope.reporting.jacobian_figures import DRAWN, eigenvector_figure
+
+    def drawn(top: int):
+        a = {"sigmas": np.array([0.1]), "eigenvectors": np.random.default_rng(0).normal(size=(1, top, 1, 4, 4)),
+             "eigenvalues": np.ones((1, top)), "noisy": np.zeros((1, 1, 4, 4)), "denoised": np.zeros((1, 1, 4, 4))}
+        eigenvector_figure(a, tmp_path / f"{top}.png")
+        return Image.open(tmp_path / f"{top}.png").size
+
+    assert drawn(3 * DRAWN) == drawn(DRAWN) != drawn(DRAWN - 4)

@@ -11,6 +11,7 @@ from .figures import save_png, saved, show
 
 SPECTRA = "jacobian-spectra.png"
 EIGENVECTORS = "jacobian-eigenvectors.png"
+DRAWN = 16  # eigenvectors per row of the figure: hundreds would take minutes to draw and be unreadable
 
 
 def as_picture(vector: np.ndarray) -> np.ndarray:
@@ -35,9 +36,9 @@ def spectra_figure(a: dict, path: Path) -> None:
 
 
 def eigenvector_figure(a: dict, path: Path) -> None:
-    """One row per σ: the noisy image, D(y), then the top eigenvectors with their eigenvalues."""
+    """One row per σ: the noisy image, D(y), then the top eigenvectors (at most DRAWN; all are in jacobian.npz) with their eigenvalues."""
     vectors = a["eigenvectors"]
-    rows, top = vectors.shape[:2]
+    rows, top = vectors.shape[0], min(vectors.shape[1], DRAWN)
     fig = Figure(figsize=(1.1 * (top + 2), 1.2 * rows + 0.3), layout="constrained")
     axes = fig.subplots(rows, top + 2, squeeze=False)
     for r, sigma in enumerate(a["sigmas"]):
