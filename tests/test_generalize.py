@@ -54,6 +54,34 @@ def test_a_model_that_memorised_one_image_returns_it_from_noise_and_is_counted_a
     assert metrics["pair"]["psnr_median"] < 25
 
 
+class Amplifier(OneImage):
+    """D(y) = 2y: its residual grows with y, so every reverse diffusion diverges — samples that are no model's samples."""
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        return 2 * y
+
+    def residual(self, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+
+def test_diverged_samples_count_neither_as_copies_nor_in_the_medians_and_the_finding_says_too_few():
+    from denoscope.analysis.findings import TOO_FEW
+    from denoscope.analysis.findings_2023 import generalize_finding
+
+    torch.manual_seed(0)
+    x = {"a": torch.full((1, *SHAPE), 0.5), "b": torch.full((1, *SHAPE), 0.5)}
+    config = GeneralizeConfig(sizes=(1,), steps=(1,), samples=4, holdout=6, diffusion=FAST, copy_psnr=-100.0)
+    metrics, arrays = compare({"a": Amplifier(x["a"][0]), "b": OneImage(x["b"][0])}, x, torch.rand(6, *SHAPE), config)
+    a, b = metrics["models"]["a"], metrics["models"]["b"]
+    assert a["sampling"]["status"] == ["diverged"] * 4 and (a["converged"], b["converged"]) == (0, 4)
+    assert (a["memorised"], b["memorised"]) == (0, 4)  # every sample passes the −100 dB rule; only converged ones count
+    assert metrics["pair"]["both_converged"] == 0 and metrics["pair"]["cosine_median"] is None
+    assert arrays["converged"].tolist() == [[False] * 4, [True] * 4]
+    sizes = [{"n": n, **metrics} for n in (1, 1000)]
+    verdict = generalize_finding({"sizes": sizes, "copy_rule": "planted"})
+    assert verdict["verdict"] == TOO_FEW and "converged" in verdict["reason"]
+
+
 def train_with_seeds(tmp_path, seeds):
     """Two tiny models trained on the same four images with the given seeds, and their samples from one start and seed."""
     torch.manual_seed(0)

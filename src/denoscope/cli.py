@@ -582,7 +582,8 @@ def generalize(
     for m in result.metrics["sizes"]:
         a, b = m["models"]["a"], m["models"]["b"]
         gap = {s: (a["denoising"][s]["gap"] + b["denoising"][s]["gap"]) / 2 for s in a["denoising"]}
-        console.print(f"N={m['n']}: a vs b cosine {m['pair']['cosine_median']:.3f} (PSNR {m['pair']['psnr_median']:.1f} dB); "
-                      f"copies {a['memorised']}+{b['memorised']} of {2 * config.samples}; train − test PSNR "
+        pair = "–" if m["pair"]["cosine_median"] is None else f"{m['pair']['cosine_median']:.3f} (PSNR {m['pair']['psnr_median']:.1f} dB)"
+        console.print(f"N={m['n']}: converged {a['converged']}+{b['converged']} of {2 * config.samples}; a vs b cosine {pair}; "
+                      f"copies {a['memorised']}+{b['memorised']}; train − test PSNR "
                       + ", ".join(f"σ={s} {g:+.2f} dB" for s, g in gap.items()))
     console.print("outputs: " + ", ".join(map(str, written)))

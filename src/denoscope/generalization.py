@@ -141,28 +141,38 @@ def denoising_gap(d: Denoiser, train_images: torch.Tensor, heldout: torch.Tensor
     return {s: {"train": seen[s], "test": unseen[s], "gap": seen[s] - unseen[s]} for s in seen}
 
 
+def median(values: torch.Tensor, keep: torch.Tensor) -> float | None:
+    """The median of the kept values; None when no sample is kept."""
+    return float(values[keep].median()) if bool(keep.any()) else None
+
+
 def compare(models: dict[str, Denoiser], sets: dict[str, torch.Tensor], heldout: torch.Tensor, config: GeneralizeConfig) -> tuple[dict, dict]:
     """(a) the two models' samples against each other, (b) each against its own and the other's training set,
-    (c) train vs held-out denoising: the numbers of one N, and its arrays."""
+    (c) train vs held-out denoising: the numbers of one N, and its arrays. Only samples whose reverse diffusion
+    converged count in the medians and the copies: a diverged one is not a sample of the model's density."""
     mean = heldout.mean(0)
     runs = {w: draw_samples(models[w], mean, config) for w in MODELS}
     samples = {w: runs[w].samples for w in MODELS}
+    converged = {w: torch.from_numpy(runs[w].converged) for w in MODELS}
+    both = converged["a"] & converged["b"]
     pair_cos = cosine(samples["a"], samples["b"]).diagonal()
     pair_psnr = psnr(samples["a"], samples["b"])
     own = {w: nearest(samples[w], sets[w]) for w in MODELS}
     other = {w: nearest(samples[w], sets[MODELS[1 - MODELS.index(w)]]) for w in MODELS}
     metrics = {
-        "pair": {"cosine": pair_cos.tolist(), "psnr": pair_psnr.tolist(),
-                 "cosine_median": float(pair_cos.median()), "psnr_median": float(pair_psnr.median())},
+        "pair": {"cosine": pair_cos.tolist(), "psnr": pair_psnr.tolist(), "both_converged": int(both.sum()),
+                 "cosine_median": median(pair_cos, both), "psnr_median": median(pair_psnr, both)},
         "models": {w: {
             "own": {"cosine": own[w][1].tolist(), "psnr": own[w][2].tolist(), "index": own[w][0].tolist()},
             "other": {"cosine": other[w][1].tolist(), "psnr": other[w][2].tolist(), "index": other[w][0].tolist()},
-            "memorised": int((own[w][2] >= config.copy_psnr).sum()),
+            "converged": int(converged[w].sum()),
+            "memorised": int(((own[w][2] >= config.copy_psnr) & converged[w]).sum()),
             "sampling": {"status": runs[w].status, "steps": runs[w].steps.tolist()},
             "denoising": denoising_gap(models[w], sets[w], heldout, config),
         } for w in MODELS},
     }
-    arrays = {**{w: samples[w].numpy() for w in MODELS}, **{f"nearest_{w}": sets[w][own[w][0]].numpy() for w in MODELS}}
+    arrays = {**{w: samples[w].numpy() for w in MODELS}, **{f"nearest_{w}": sets[w][own[w][0]].numpy() for w in MODELS},
+              "converged": np.stack([converged[w].numpy() for w in MODELS])}
     return metrics, arrays
 
 
@@ -180,6 +190,7 @@ def summary(per_size: list[dict], config: GeneralizeConfig) -> dict[str, np.ndar
         "own_cosine": per_model("own", "cosine"), "own_psnr": per_model("own", "psnr"),
         "other_cosine": per_model("other", "cosine"), "other_psnr": per_model("other", "psnr"),
         "memorised": np.array([[m["models"][w]["memorised"] for w in MODELS] for m in per_size]),
+        "converged": np.array([[[s == "converged" for s in m["models"][w]["sampling"]["status"]] for w in MODELS] for m in per_size]),
         "train_psnr": np.array([[[m["models"][w]["denoising"][s]["train"] for s in sigmas] for w in MODELS] for m in per_size]),
         "test_psnr": np.array([[[m["models"][w]["denoising"][s]["test"] for s in sigmas] for w in MODELS] for m in per_size]),
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .findings import finding, part, too_few
+from .findings import f3, finding, part, too_few
 
 PAPER = "Kadkhodaie et al. 2023"
 SYMMETRIC, SYMMETRIC_STRICT = 0.1, 0.01  # ‖J − Jᵀ‖/‖J‖ below this: symmetric
@@ -15,6 +15,7 @@ HOMOGENEOUS, HOMOGENEOUS_STRICT = 1e-2, 1e-5  # ‖D(y) − J·y‖/‖D(y)‖ b
 COPIES_SMALL_N = 0.5  # at the smallest N, at least this share of samples are copies of a training image
 COPIES_LARGE_N = 0.1  # at the largest N, at most this share
 GAP_LARGE_N = 0.5  # stricter: train − held-out PSNR gap (dB) at the largest N below this at every σ
+MIN_PAIRS = 3  # pairs of samples (same start, a and b) that both converged, needed at a size before its samples are judged
 
 
 def per_sigma(m: dict) -> list[dict]:
@@ -86,10 +87,32 @@ def jacobian_findings(m: dict) -> dict:
     return {"shrinkage": shrinkage_finding(m), "homogeneity": homogeneity_finding(m), "trace": trace_finding(m)}
 
 
+def converged(size: dict) -> int:
+    """Both models' samples whose reverse diffusion converged (folders written before this was counted: all)."""
+    return sum(sum(sample_converged(v)) for v in size["models"].values())
+
+
+def sample_converged(model: dict) -> list[bool]:
+    """Per sample of one model: did its reverse diffusion converge (all, for folders that did not record it)."""
+    status = model.get("sampling", {}).get("status")
+    return [True] * len(model["own"]["cosine"]) if status is None else [st == "converged" for st in status]
+
+
+def share(x: float) -> str:
+    return "–" if not np.isfinite(x) else f"{x:.0%}"
+
+
 def copy_share(size: dict) -> float:
-    """The share of both models' samples that copy an image of their own training set."""
-    models = size["models"].values()
-    return sum(v["memorised"] for v in models) / sum(len(v["own"]["cosine"]) for v in models)
+    """The share of both models' converged samples that copy an image of their own training set."""
+    count = converged(size)
+    return sum(v["memorised"] for v in size["models"].values()) / count if count else float("nan")
+
+
+def unconverged(sizes: list[dict]) -> str | None:
+    """Why the samples of the smallest or largest N cannot be judged: too few pairs of them converged."""
+    pairs = {s["n"]: s["pair"].get("both_converged", len(s["pair"]["cosine"])) for s in sizes}
+    short = [f"N = {n}: {k}" for n, k in pairs.items() if k < MIN_PAIRS]
+    return f"sample pairs where both models' reverse diffusion converged {', '.join(short)}, fewer than {MIN_PAIRS}" if short else None
 
 
 def generalize_finding(m: dict) -> dict:
@@ -98,20 +121,23 @@ def generalize_finding(m: dict) -> dict:
     sizes = sorted(m["sizes"], key=lambda s: s["n"])
     small, large = sizes[0], sizes[-1]
     pair_small, pair_large = small["pair"]["cosine_median"], large["pair"]["cosine_median"]
-    own_large = float(np.median([c for v in large["models"].values() for c in v["own"]["cosine"]]))
+    own = [c for v in large["models"].values() for c, ok in zip(v["own"]["cosine"], sample_converged(v)) if ok]
+    own_large = float(np.median(own)) if own else None
     gaps = {sigma: float(np.mean([v["denoising"][sigma]["gap"] for v in large["models"].values()]))
             for sigma in large["models"]["a"]["denoising"]}
     parts = [
-        part(f"N = {small['n']}: samples copy training images (≥ {COPIES_SMALL_N:.0%})", f"N = {small['n']}: {copy_share(small):.0%} copies",
+        part(f"N = {small['n']}: samples copy training images (≥ {COPIES_SMALL_N:.0%})", f"N = {small['n']}: {share(copy_share(small))} copies",
              copy_share(small) >= COPIES_SMALL_N),
         part(f"N = {large['n']}: samples distinct from the training set (≤ {COPIES_LARGE_N:.0%} copies)",
-             f"N = {large['n']}: {copy_share(large):.0%} copies", copy_share(large) <= COPIES_LARGE_N),
+             f"N = {large['n']}: {share(copy_share(large))} copies", copy_share(large) <= COPIES_LARGE_N),
         part(f"the two models' samples closer at N = {large['n']} than at N = {small['n']}",
-             f"a vs b median cosine {pair_small:.3f} (N = {small['n']}) → {pair_large:.3f} (N = {large['n']})", pair_large > pair_small),
+             f"a vs b median cosine {f3(pair_small)} (N = {small['n']}) → {f3(pair_large)} (N = {large['n']})",
+             None if pair_small is None or pair_large is None else pair_large > pair_small),
     ]
     strict = [
         part(f"N = {large['n']}: a and b closer to each other than to their nearest training image",
-             f"a vs b {pair_large:.3f} vs sample to nearest training image {own_large:.3f} (median cosines)", pair_large > own_large),
+             f"a vs b {f3(pair_large)} vs sample to nearest training image {f3(own_large)} (median cosines of converged samples)",
+             None if pair_large is None or own_large is None else pair_large > own_large),
         part(f"N = {large['n']}: train − held-out PSNR gap below {GAP_LARGE_N:g} dB at every σ",
              "gap " + ", ".join(f"σ = {s}: {g:+.2f} dB" for s, g in gaps.items()), all(g < GAP_LARGE_N for g in gaps.values())),
     ]
@@ -124,4 +150,4 @@ def generalize_finding(m: dict) -> dict:
         f"between their samples, and the share of samples that copy an image of their own set ({m['copy_rule']})",
         parts, "generalisation in the strong sense: at the largest N the two models agree more than either agrees with its "
                "training set, and the denoiser is as good on held-out images as on its own", strict,
-        too_few(len(sizes), 2, "training-set sizes"))
+        too_few(len(sizes), 2, "training-set sizes") or unconverged([small, large]))

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ..analysis.findings import FAILS, HOLDS, PARTLY, TIE, TOO_FEW, embedding_finding, matching_finding, verdict_text
-from ..analysis.findings_2023 import generalize_finding, jacobian_findings
+from ..analysis.findings_2023 import converged, generalize_finding, jacobian_findings
 from ..checkpoint import file_hash
 from ..data import Transform, reopen
 from ..errors import DataError, OutputError
@@ -393,9 +393,9 @@ def jacobian_section(st: Stage, out: Path) -> Section:
 def generalize_table(m: dict) -> tuple[list[str], list[list]]:
     sizes = sorted(m["sizes"], key=lambda s: s["n"])
     sigmas = list(sizes[0]["models"]["a"]["denoising"])
-    header = ["n", "pair_cosine_median", "pair_psnr_median", "copies", "samples", *(f"gap_sigma_{s}" for s in sigmas)]
+    header = ["n", "pair_cosine_median", "pair_psnr_median", "copies", "converged", "samples", *(f"gap_sigma_{s}" for s in sigmas)]
     rows = [[s["n"], s["pair"]["cosine_median"], s["pair"]["psnr_median"], sum(v["memorised"] for v in s["models"].values()),
-             sum(len(v["own"]["cosine"]) for v in s["models"].values()),
+             converged(s), sum(len(v["own"]["cosine"]) for v in s["models"].values()),
              *(float(np.mean([v["denoising"][g]["gap"] for v in s["models"].values()])) for g in sigmas)] for s in sizes]
     return header, rows
 

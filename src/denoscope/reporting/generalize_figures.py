@@ -21,15 +21,17 @@ def median_band(ax, sizes: np.ndarray, values: np.ndarray, label: str) -> None:
 
 def transition_figure(a: dict, path: Path) -> None:
     """N on the x axis: cosine between the two models' samples, cosine to the nearest training image (own and the
-    other model's set), and the train − test denoising PSNR gap per σ."""
-    sizes = a["sizes"]
+    other model's set; converged samples only, their count at the bottom), and the train − test denoising PSNR gap per σ."""
+    sizes, ok = a["sizes"], a["converged"]
     fig = Figure(figsize=(12, 3.4), layout="constrained")
     pair, near, gap = fig.subplots(1, 3)
-    median_band(pair, sizes, a["pair_cosine"], "model a vs model b")
+    median_band(pair, sizes, np.where(ok.all(1), a["pair_cosine"], np.nan), "model a vs model b")
     pair.set(title="same start, same noise: a vs b", ylabel="cosine similarity")
-    median_band(near, sizes, a["own_cosine"].reshape(len(sizes), -1), "own training set")
-    median_band(near, sizes, a["other_cosine"].reshape(len(sizes), -1), "other model's set")
+    median_band(near, sizes, np.where(ok, a["own_cosine"], np.nan).reshape(len(sizes), -1), "own training set")
+    median_band(near, sizes, np.where(ok, a["other_cosine"], np.nan).reshape(len(sizes), -1), "other model's set")
     near.set(title="sample vs nearest training image", ylabel="cosine similarity")
+    for n, count in zip(sizes, ok.reshape(len(sizes), -1).sum(1)):
+        near.annotate(f"{count}/{ok[0].size}", (n, 0), xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=7)
     for s, sigma in enumerate(a["eval_sigmas"]):
         gap.plot(sizes, (a["train_psnr"] - a["test_psnr"])[:, :, s].mean(1), "o-", label=f"σ = {sigma:g}")
     gap.axhline(0, color="0.7", lw=0.5)
