@@ -124,3 +124,14 @@ def test_the_generalize_command_trains_resumes_and_draws(tmp_path):
     again = CliRunner().invoke(app, args)  # every model is at its budget: nothing retrains, the numbers are the same
     assert again.exit_code == 0 and (out / "N-000004" / "a" / "model.safetensors").stat().st_mtime_ns == weights
     assert json.loads((out / "metrics.json").read_text())["sizes"] == metrics["sizes"]
+
+
+def test_the_transition_figure_draws_when_no_sample_converged(tmp_path):
+    from denoscope.reporting.generalize_figures import transition_figure
+
+    sizes, samples = np.array([1, 2]), 3
+    a = {"sizes": sizes, "eval_sigmas": np.array([0.1]), "converged": np.zeros((2, 2, samples), bool),
+         "pair_cosine": np.ones((2, samples)), "own_cosine": np.ones((2, 2, samples)), "other_cosine": np.ones((2, 2, samples)),
+         "train_psnr": np.ones((2, 2, 1)), "test_psnr": np.zeros((2, 2, 1))}
+    transition_figure(a, tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 0

@@ -13,8 +13,11 @@ TRANSITION = "generalize.png"
 
 
 def median_band(ax, sizes: np.ndarray, values: np.ndarray, label: str) -> None:
-    """The median over samples (last axis) against N, with the quartiles shaded."""
-    lo, mid, hi = np.nanpercentile(values, [25, 50, 75], axis=-1)
+    """The median over samples (last axis, NaN: left out) against N, with the quartiles shaded; a gap where none is left."""
+    kept = np.isfinite(values).any(-1)
+    lo, mid, hi = np.full((3, len(sizes)), np.nan)
+    if kept.any():
+        lo[kept], mid[kept], hi[kept] = np.nanpercentile(values[kept], [25, 50, 75], axis=-1)
     ax.plot(sizes, mid, "o-", label=label)
     ax.fill_between(sizes, lo, hi, alpha=0.2)
 
@@ -37,7 +40,7 @@ def transition_figure(a: dict, path: Path) -> None:
     gap.axhline(0, color="0.7", lw=0.5)
     gap.set(title="denoising: train − held-out", ylabel="PSNR gap (dB)")
     for ax in (pair, near, gap):
-        ax.set(xscale="log", xlabel="training images N")
+        ax.set(xscale="log", xlabel="training images N", xlim=(sizes.min() / 1.5, sizes.max() * 1.5))  # set even when no sample converged
         ax.legend(fontsize=8)
     save_png(fig, path)
 
