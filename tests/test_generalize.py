@@ -82,6 +82,18 @@ def test_diverged_samples_count_neither_as_copies_nor_in_the_medians_and_the_fin
     assert verdict["verdict"] == TOO_FEW and "converged" in verdict["reason"]
 
 
+def test_the_train_psnr_is_measured_on_a_random_sample_of_the_set_not_its_first_images():
+    """A set from a class-folder source is in class order: its first `holdout` images are one class. Planted: four
+    images the model knows perfectly, then twelve it does not; the train PSNR must see both kinds."""
+    from denoscope.generalization import denoising_gap
+
+    easy = torch.full((4, *SHAPE), 0.5)
+    train_images = torch.cat([easy, torch.rand(12, *SHAPE)])
+    config = GeneralizeConfig(sizes=(16,), steps=(1,), holdout=4, eval_sigmas=(0.1,))
+    gap = denoising_gap(OneImage(easy[0]), train_images, torch.rand(4, *SHAPE), config)["0.1"]
+    assert gap["train"] < 40 < denoising_gap(OneImage(easy[0]), easy, torch.rand(4, *SHAPE), config)["0.1"]["train"]
+
+
 def train_with_seeds(tmp_path, seeds):
     """Two tiny models trained on the same four images with the given seeds, and their samples from one start and seed."""
     torch.manual_seed(0)

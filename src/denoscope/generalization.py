@@ -135,8 +135,10 @@ def draw_samples(d: Denoiser, mean: torch.Tensor, config: GeneralizeConfig) -> S
 
 
 def denoising_gap(d: Denoiser, train_images: torch.Tensor, heldout: torch.Tensor, config: GeneralizeConfig) -> dict:
-    """Mean denoising PSNR on (up to `holdout`) training images and on the held-out images, per σ, and the gap."""
-    seen = heldout_psnr(d, train_images[: config.holdout].to(d.device), config.eval_sigmas, config.seed)["psnr"]
+    """Mean denoising PSNR on (up to `holdout`) training images drawn at random — a set's images are in index order,
+    which in a class-folder source is class order — and on the held-out images, per σ, and the gap."""
+    sample = torch.from_numpy(rng.choose(len(train_images), config.holdout, config.seed, "train-sample"))
+    seen = heldout_psnr(d, train_images[sample].to(d.device), config.eval_sigmas, config.seed)["psnr"]
     unseen = heldout_psnr(d, heldout.to(d.device), config.eval_sigmas, config.seed)["psnr"]
     return {s: {"train": seen[s], "test": unseen[s], "gap": seen[s] - unseen[s]} for s in seen}
 

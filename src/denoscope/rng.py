@@ -36,6 +36,7 @@ PURPOSES = {
     "disjoint-subsets": 14,  # generalize's held-out images and its two disjoint training sets per N
     "null": 15,  # the channel-shuffled φ that K-means clusters are held against
     "models": 16,  # the training seeds of generalize's two models per N
+    "train-sample": 17,  # the training images generalize measures the train PSNR on (a set is sorted by index: by class)
 }
 NOISE_USES = {  # key parts that keep apart the noise one seed draws for different uses: key(seed, NOISE_USES[use], …, image, draw)
     "target-phi": 1,  # φ of a reconstruction's or a distance's target images
