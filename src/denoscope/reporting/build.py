@@ -68,26 +68,26 @@ def fmt(x, digits: int = 2) -> str:
     return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{digits}f}"
 
 
-def copy_figure(stage: Stage, name: str, out: Path, prefix: str) -> str | None:
-    """Copy a stage's saved PNG into OUT/figures/; None when the stage drew none."""
+def copy_into(stage: Stage, name: str, out: Path, folder: str, prefix: str) -> str | None:
+    """Copy a stage's saved file into OUT/FOLDER/ under a prefixed name; its path there, None when the stage has none."""
     src = stage.path / name
     if not src.is_file():
         return None
-    target = f"figures/{prefix}-{Path(name).name}"
+    target = f"{folder}/{prefix}-{Path(name).name}"
     with atomic_file(out / target) as tmp:
         shutil.copyfile(src, tmp)
     return target
 
 
+def copy_figure(stage: Stage, name: str, out: Path, prefix: str) -> str | None:
+    """Copy a stage's saved PNG into OUT/figures/; None when the stage drew none."""
+    return copy_into(stage, name, out, "figures", prefix)
+
+
 def copy_numbers(stage: Stage, name: str, out: Path, prefix: str) -> tuple[str, str] | None:
     """Copy a stage's saved numbers file into OUT/numbers/ (a link beside its figures); None when it has none."""
-    src = stage.path / name
-    if not src.is_file():
-        return None
-    target = f"numbers/{prefix}-{Path(name).name}"
-    with atomic_file(out / target) as tmp:
-        shutil.copyfile(src, tmp)
-    return Path(name).name, target
+    target = copy_into(stage, name, out, "numbers", prefix)
+    return None if target is None else (Path(name).name, target)
 
 
 def write_csv(out: Path, name: str, header: list[str], rows: list[list]) -> tuple[str, str]:
