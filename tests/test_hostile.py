@@ -391,3 +391,23 @@ def test_represent_says_how_it_converted_its_source(two_level_weights, tmp_path)
     done = invoke("represent", "--model", two_level_weights, "--data", data, "--sigma", "0.1", "--noise-draws", "1", "--maps", "0",
                   "--out", tmp_path / "rep")
     assert done.exit_code == 0 and "note: converted 1 grayscale image to RGB" in " ".join(done.output.split()), done.output
+
+
+def test_files_a_source_skips_are_one_note_with_their_count_and_kinds(tmp_path):
+    import tarfile
+
+    folder = tmp_path / "images" / "cats"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / f"{i}.png")
+    for name in ("a.gif", "b.gif", "readme.txt"):
+        (folder / name).write_text("not an image")
+    with tarfile.open(tmp_path / "images.tar", "w") as tar:
+        tar.add(tmp_path / "images", arcname=".")
+    for source in (tmp_path / "images", tmp_path / "images.tar"):
+        images = open_source(str(source))
+        skips = [n for n in images.notes if "skipped" in n]
+        assert len(images) == 3 and len(skips) == 1 and "3 files" in skips[0] and "2 .gif, 1 .txt" in skips[0], images.notes
+    clean = tmp_path / "clean"
+    shutil.copytree(tmp_path / "images", clean, ignore=shutil.ignore_patterns("*.gif", "*.txt"))
+    assert not [n for n in open_source(str(clean)).notes if "skipped" in n]

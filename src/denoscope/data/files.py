@@ -6,6 +6,7 @@ import heapq
 import io
 import os
 import tarfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -157,13 +158,22 @@ def classes(names: list[str], where: str) -> tuple[np.ndarray | None, list[str] 
     return np.array([lookup[top] for top in tops], dtype=np.int64), class_names
 
 
-def open_files(name: str, files: EncodedFiles, where: str, channels: int | None) -> ImageSet:
+def skip_notes(skipped: list[str], where: str) -> list[str]:
+    """One note for the files a source holds that are not read as images: how many, of which kinds."""
+    if not skipped:
+        return []
+    kinds = Counter(Path(f).suffix.lower() or "no extension" for f in skipped)
+    listed = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+    return [f"{where}: skipped {count(len(skipped), 'file')} that are not images or are hidden ({listed}); read are files ending in {' '.join(EXTENSIONS)}"]
+
+
+def open_files(name: str, files: EncodedFiles, where: str, channels: int | None, skipped: list[str] = ()) -> ImageSet:
     if not files.names:
         raise DataError(f"{where} holds no images; expected files ending in {' '.join(EXTENSIONS)}")
     labels, class_names = classes(files.names, where)
     modes, sizes = files.scan()
     channels, notes = resolve_channels(np.array([is_gray(mode) for mode in modes], dtype=bool), channels)
-    return ImageSet(name, channels, files, sizes, labels, class_names, conversion_notes(modes) + notes)
+    return ImageSet(name, channels, files, sizes, labels, class_names, skip_notes(list(skipped), where) + conversion_notes(modes) + notes)
 
 
 def sort_key(name: str) -> list[str]:
@@ -191,9 +201,10 @@ def walk(root: Path) -> Iterator[tuple[str, list[str]]]:
 
 def open_folder(name: str, root: Path, channels: int | None = None) -> ImageSet:
     """A flat folder of images, or one subfolder per class; each real file once, where it lies if that is in root."""
-    real_root, reals = os.path.realpath(root), {}
+    real_root, reals, skipped = os.path.realpath(root), {}, []
     for folder, files in walk(root):
         prefix, real_folder = Path(folder).relative_to(root).as_posix(), os.path.realpath(folder)
+        skipped += [f for f in files if not is_image(f)]
         for f in filter(is_image, files):
             path = os.path.join(folder, f)
             real = os.path.realpath(path) if os.path.islink(path) else os.path.join(real_folder, f)
@@ -201,18 +212,20 @@ def open_folder(name: str, root: Path, channels: int | None = None) -> ImageSet:
     names = {}
     for image in sorted(reals, key=lambda image: (reals[image] != os.path.join(real_root, image), sort_key(image))):
         names.setdefault(reals[image], image)
-    return open_files(name, FolderFiles(root, sorted(names.values(), key=sort_key)), str(root), channels)
+    return open_files(name, FolderFiles(root, sorted(names.values(), key=sort_key)), str(root), channels, skipped)
 
 
 def open_tar(name: str, path: Path, channels: int | None = None) -> ImageSet:
     """An uncompressed tar with either layout, indexed once and never extracted."""
     try:
         with tarfile.open(path, "r:") as tar:
-            members = [m for m in tar if m.isfile() and is_image(m.name.removeprefix("./"))]
+            files = [m for m in tar if m.isfile()]
+        members = [m for m in files if is_image(m.name.removeprefix("./"))]
+        skipped = [m.name for m in files if not is_image(m.name.removeprefix("./"))]
     except (tarfile.TarError, OSError, EOFError) as e:
         raise DataError(f"{path}: not a readable uncompressed tar ({e})") from e
     members.sort(key=lambda m: sort_key(m.name.removeprefix("./")))
     names = [m.name.removeprefix("./") for m in members]
     offsets = np.array([m.offset_data for m in members], dtype=np.int64)
     files = TarFiles(path, names, offsets, np.array([m.size for m in members], dtype=np.int64))
-    return open_files(name, files, str(path), channels)
+    return open_files(name, files, str(path), channels, skipped)
