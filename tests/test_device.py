@@ -195,7 +195,8 @@ def test_generalization_samples_and_scores_stay_on_the_device():
     from denoscope.generalization import GeneralizeConfig, compare
     from denoscope.sampling.engine import DiffusionConfig
 
-    config = GeneralizeConfig(sizes=(2,), steps=(1,), samples=2, holdout=2, eval_sigmas=(0.2,), diffusion=DiffusionConfig(max_steps=2))
+    config = GeneralizeConfig(sizes=(2,), steps=(1,), samples=2, holdout=2, eval_sigmas=(0.2,),
+                              diffusion=DiffusionConfig(max_steps=2, sigma_final=10.0))  # converged at once: counted
     with simulated_device() as dev:
         models = {"a": sim_denoiser(dev), "b": sim_denoiser(dev)}
         sets = {"a": torch.rand(2, 3, 8, 8), "b": torch.rand(2, 3, 8, 8)}
