@@ -164,7 +164,7 @@ def skip_notes(skipped: list[str], where: str) -> list[str]:
         return []
     kinds = Counter(Path(f).suffix.lower() or "no extension" for f in skipped)
     listed = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
-    return [f"{where}: skipped {count(len(skipped), 'file')} that are not images or are hidden ({listed}); read are files ending in {' '.join(EXTENSIONS)}"]
+    return [f"{where}: skipped {count(len(skipped), 'file')} not read as images ({listed}: not an image or hidden); read are files ending in {' '.join(EXTENSIONS)}"]
 
 
 def open_files(name: str, files: EncodedFiles, where: str, channels: int | None, skipped: list[str] = ()) -> ImageSet:
