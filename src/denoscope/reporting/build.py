@@ -12,7 +12,6 @@ import shutil
 import time
 import tomllib
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ from ..io import MARKER, OUT_METRICS, WEIGHTS, atomic_file, check_writable, ensu
 from ..progress import stage_bar
 from ..representation.store import source_mismatch
 from ..training import read_metrics
-from .explorer import TILE, ExplorerData, thumbnail_tile, write_explorer
+from .explorer import TILE, ExplorerData, copy_static, thumbnail_tile, write_explorer
 from .figures import training_figure
 from .inputs import Inputs, Stage, grouped, read_json, recognise
 from .jacobian_figures import EIGENVECTORS, SPECTRA
@@ -602,14 +601,6 @@ def write_glance(out: Path, sections: list[Section]) -> None:
     write_json(out / GLANCE_JSON, [{"run": run, **r} for run, r in records])
 
 
-def copy_assets(out: Path) -> None:
-    """The report page's style sheets and chart script, from the package's reporting/static/."""
-    static = resources.files("denoscope.reporting") / "static"
-    for name in ASSETS:
-        with resources.as_file(static / name) as src, atomic_file(ensure_dir(out / "assets") / name) as tmp:
-            shutil.copyfile(src, tmp)
-
-
 def relocated(section: Section, folder: str, run: str) -> Section:
     """A run's section built into OUT/FOLDER/: its figures' and numbers' paths from the report's root, its run named."""
     moved = lambda p: p if p is None or p.startswith("numbers/glance") else f"{folder}/{p}"  # noqa: E731
@@ -651,7 +642,7 @@ def build_report(folders: list[str | Path], out: str | Path, title: str | None =
             else:
                 by_image, by_cluster = reconstruction_images(first, tmp, explorer)
                 write_explorer(tmp, replace(explorer, reconstructions=by_image, centroid_reconstructions=by_cluster))
-            copy_assets(tmp)
+            copy_static(tmp, ASSETS)
             write_glance(tmp, sections)
             provenance = [provenance_of(name, st) for name, inputs in groups for kind in STAGES for st in inputs.all(kind)]
             write_json(tmp / "numbers/provenance.json", provenance)

@@ -161,15 +161,15 @@ def write_explorer(out: Path, data: ExplorerData) -> Path:
     if data.phi_map is not None:
         write_text(folder / "map.js", f"DENOSCOPE_MAP({json.dumps(finite(map_file(data)))});\n")
     write_text(folder / "meta.js", f"window.DENOSCOPE_META = {json.dumps(finite(meta(data, sheets)))};\n")
-    copy_static(out)
+    copy_static(out, STATIC)
     return out / "explorer.html"
 
 
-def copy_static(out: Path) -> None:
-    """The page, its script and the shared style sheet, from the package's report/static/."""
+def copy_static(out: Path, names: tuple[str, ...]) -> None:
+    """Files of the package's reporting/static/ into OUT: pages beside index.html, scripts and style sheets in assets/."""
     static = resources.files("denoscope.reporting") / "static"
     assets = ensure_dir(out / "assets")
-    for name in STATIC:
+    for name in names:
         target = out / name if name.endswith(".html") else assets / name
         with resources.as_file(static / name) as src, atomic_file(target) as tmp:
             shutil.copyfile(src, tmp)
