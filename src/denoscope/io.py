@@ -8,6 +8,7 @@ import json
 import os
 import re
 import socket
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -93,8 +94,6 @@ def check_stage(folder: str | Path, stage: str) -> None:
 def write_marker(folder: str | Path, stage: str) -> None:
     """stage.json: which stage (and which denoscope) wrote this folder, when, on which host and, when run from the CLI,
     by which command line: for the next writer and every reader (the report's provenance)."""
-    import sys
-
     from . import __version__
 
     script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
