@@ -40,6 +40,16 @@
 
   const muted = (text) => el("span", { class: "muted" }, text);
   const errorBox = (message) => el("p", { class: "error" }, message);
+  // The value of `promise`; null when it failed (its error handed to `show`) or the page changed while it loaded.
+  async function settled(promise, alive, show) {
+    try {
+      const value = await promise;
+      return alive() ? value : null;
+    } catch (e) {
+      if (alive()) show(errorBox(e.message));
+      return null;
+    }
+  }
 
   function fmt(x) {
     if (x == null || !Number.isFinite(x)) return "–";
@@ -425,14 +435,8 @@
         summaryOfLabels(ids)));
     const later = el("div", {}, muted("loading its histogram and activation maps…"));
     root.append(later);
-    let data;
-    try {
-      data = await channelData();
-    } catch (e) {
-      if (alive()) later.replaceChildren(errorBox(e.message));
-      return;
-    }
-    if (!alive()) return;
+    const data = await settled(channelData(), alive, (box) => later.replaceChildren(box));
+    if (data === null) return;
     later.replaceChildren(
       section(`φ of channel ${c} over all ${N.toLocaleString("en")} images`, histogram(data, c, values.slice(0, ids.length))),
       section("Where it fires: activation maps of its top images", activationMaps(data.maps, c)));
@@ -547,14 +551,8 @@
             compare))),
       body,
       recons && recons.length ? section("Reconstructions from φ", reconstructionFigures(recons, i)) : null);
-    let chunk;
-    try {
-      chunk = await chunkOf(i);
-    } catch (e) {
-      if (alive()) body.replaceChildren(errorBox(e.message));
-      return;
-    }
-    if (!alive()) return;
+    const chunk = await settled(chunkOf(i), alive, (box) => body.replaceChildren(box));
+    if (chunk === null) return;
     const row = imageRow(chunk, i);
     const nearest = row.phiNeighbours && row.phiNeighbours.find(([j]) => j !== i);
     const other = nearest ? nearest[0] : (i + 1) % N;
@@ -617,14 +615,8 @@
     } }, "compare image ", input("compare-a", i), " with ", input("compare-b", j), " ", el("button", { type: "submit" }, "go"));
     const body = el("div", {}, muted("loading φ…"));
     add(root, el("h1", {}, `Image ${i} and image ${j}`), form, el("div", { class: "compare" }, side(i), side(j)), body);
-    let rows;
-    try {
-      rows = await Promise.all([i, j].map((k) => chunkOf(k).then((chunk) => imageRow(chunk, k).phi)));
-    } catch (e) {
-      if (alive()) body.replaceChildren(errorBox(e.message));
-      return;
-    }
-    if (!alive()) return;
+    const rows = await settled(Promise.all([i, j].map((k) => chunkOf(k).then((chunk) => imageRow(chunk, k).phi))), alive, (box) => body.replaceChildren(box));
+    if (rows === null) return;
     const [p, q] = rows;
     const diff = Float32Array.from(p, (v, c) => v - q[c]);
     let dot = 0, np = 0, nq = 0;
@@ -775,14 +767,8 @@
       el("p", { class: "legend" }, muted("colour by:"),
         choices.map((c) => (c === by ? el("b", {}, c) : el("a", { href: `#map/${c}`, class: "map-colour", "data-by": c }, c)))),
       canvas, legend);
-    let map;
-    try {
-      map = await mapData();
-    } catch (e) {
-      if (alive()) root.append(errorBox(e.message));
-      return;
-    }
-    if (!alive()) return;
+    const map = await settled(mapData(), alive, (box) => root.append(box));
+    if (map === null) return;
     const group = by === "label" ? labels() : by === "cluster" ? assignment() : null;
     const names = by === "label" ? labelValues().map(([v]) => v) : by === "cluster" ? [...Array(K).keys()] : [];
     const colourOf = new Map(names.map((v, r) => [v, PALETTE[r % PALETTE.length]]));
