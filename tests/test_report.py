@@ -367,14 +367,16 @@ def planted_jacobian(asymmetry: float, low: float, high: float, homogeneity: flo
          "psnr_denoised": 25.0, "eigenvalues_top": [high], "eigenvalue_range": [low, high]} for s, t in zip(sigmas, traces)]}
 
 
-def planted_generalize(copies_small: int, copies_large: int, pair_small: float, pair_large: float, own_large: float, gap_large: float) -> dict:
-    def size(n, copies, pair, own, gap):
-        model = {"own": {"cosine": [own] * 4, "psnr": [20.0] * 4}, "memorised": copies, "denoising": {"0.1": {"gap": gap}, "0.4": {"gap": gap}}}
-        return {"n": n, "steps": 10, "pair": {"cosine": [pair] * 4, "psnr": [10.0] * 4, "cosine_median": pair, "psnr_median": 10.0},
+def planted_generalize(copies_small: int, copies_large: int, pair_small: float, pair_large: float, own_large: float, gap_large: float,
+                       psnr_large: tuple[float, float] = (30.0, 20.0)) -> dict:
+    """Two sizes; at N = 1000 the pair's and the nearest training image's PSNR are `psnr_large` (pair, own)."""
+    def size(n, copies, pair, own, gap, psnr):
+        model = {"own": {"cosine": [own] * 4, "psnr": [psnr[1]] * 4}, "memorised": copies, "denoising": {"0.1": {"gap": gap}, "0.4": {"gap": gap}}}
+        return {"n": n, "steps": 10, "pair": {"cosine": [pair] * 4, "psnr": [psnr[0]] * 4, "cosine_median": pair, "psnr_median": psnr[0]},
                 "models": {"a": model, "b": model}}
 
     return {"source": "synthetic:shapes", "copy_rule": "a copy: ≥ 25 dB to the nearest training image",
-            "sizes": [size(1000, copies_large, pair_large, own_large, gap_large), size(1, copies_small, pair_small, 0.99, 8.0)]}
+            "sizes": [size(1000, copies_large, pair_large, own_large, gap_large, psnr_large), size(1, copies_small, pair_small, 0.99, 8.0, (10.0, 30.0))]}
 
 
 def test_the_2023_findings_follow_their_planted_numbers():
@@ -391,9 +393,12 @@ def test_the_2023_findings_follow_their_planted_numbers():
     held = generalize_finding(planted_generalize(4, 0, 0.7, 0.97, 0.9, 0.1))  # unordered sizes: sorted by N inside
     assert (held["verdict"], held["stricter"]["verdict"]) == (HOLDS, HOLDS)
     assert "N = 1: 100% copies" in held["ours"] and "0.700 (N = 1) → 0.970 (N = 1000)" in held["ours"]
-    never = generalize_finding(planted_generalize(0, 0, 0.76, 0.95, 0.97, 1.0))  # issue 24's w8 run: no copies at N = 1
+    never = generalize_finding(planted_generalize(0, 0, 0.76, 0.95, 0.97, 1.0, psnr_large=(11.0, 14.0)))  # issue 24's w8 run: no copies at N = 1
     assert (never["verdict"], never["k"], never["stricter"]["verdict"]) == (PARTLY, 2, FAILS)
     assert generalize_finding(planted_generalize(0, 4, 0.9, 0.8, 0.99, 5.0))["verdict"] == FAILS
+    split = generalize_finding(planted_generalize(4, 0, 0.7, 0.95, 0.96, 0.1, psnr_large=(18.6, 18.1)))  # this session's w8 run
+    assert [p["holds"] for p in split["stricter"]["parts"]] == [False, True, True] and split["stricter"]["verdict"] == PARTLY
+    assert "a vs b 18.6 dB vs sample to nearest training image 18.1 dB" in split["stricter"]["ours"]
 
 
 def test_jacobian_and_generalize_folders_get_sections_with_their_verdicts(demo_out, tmp_path):

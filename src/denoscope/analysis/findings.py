@@ -86,6 +86,10 @@ def f3(x: float) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 
+def f1(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}"
+
+
 def sparsity_finding(m: dict) -> dict | None:
     """Fig. 1: encoder blocks' outputs denser than their inputs, middle and decoder blocks' sparser; φ's PR in [0.2, 0.3]."""
     s = m["sparsity"]

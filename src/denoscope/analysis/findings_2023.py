@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .findings import f3, finding, part, too_few
+from .findings import f1, f3, finding, part, too_few
 
 PAPER = "Kadkhodaie et al. 2023"
 SYMMETRIC, SYMMETRIC_STRICT = 0.1, 0.01  # ‖J − Jᵀ‖/‖J‖ below this: symmetric
@@ -98,6 +98,12 @@ def sample_converged(model: dict) -> list[bool]:
     return [True] * len(model["own"]["cosine"]) if status is None else [st == "converged" for st in status]
 
 
+def converged_median(size: dict, key: str) -> float | None:
+    """The median over both models' converged samples of their cosine or PSNR to the nearest image of their own set."""
+    values = [c for v in size["models"].values() for c, ok in zip(v["own"][key], sample_converged(v)) if ok]
+    return float(np.median(values)) if values else None
+
+
 def share(x: float) -> str:
     return "–" if not np.isfinite(x) else f"{x:.0%}"
 
@@ -121,8 +127,8 @@ def generalize_finding(m: dict) -> dict:
     sizes = sorted(m["sizes"], key=lambda s: s["n"])
     small, large = sizes[0], sizes[-1]
     pair_small, pair_large = small["pair"]["cosine_median"], large["pair"]["cosine_median"]
-    own = [c for v in large["models"].values() for c, ok in zip(v["own"]["cosine"], sample_converged(v)) if ok]
-    own_large = float(np.median(own)) if own else None
+    own_large, own_psnr_large = (converged_median(large, key) for key in ("cosine", "psnr"))
+    pair_psnr_large = large["pair"].get("psnr_median")
     gaps = {sigma: float(np.mean([v["denoising"][sigma]["gap"] for v in large["models"].values()]))
             for sigma in large["models"]["a"]["denoising"]}
     parts = [
@@ -138,6 +144,9 @@ def generalize_finding(m: dict) -> dict:
         part(f"N = {large['n']}: a and b closer to each other than to their nearest training image",
              f"a vs b {f3(pair_large)} vs sample to nearest training image {f3(own_large)} (median cosines of converged samples)",
              None if pair_large is None or own_large is None else pair_large > own_large),
+        part(f"N = {large['n']}: the same in PSNR, which the images' mean brightness does not dominate",
+             f"a vs b {f1(pair_psnr_large)} dB vs sample to nearest training image {f1(own_psnr_large)} dB (medians of converged samples)",
+             None if pair_psnr_large is None or own_psnr_large is None else pair_psnr_large > own_psnr_large),
         part(f"N = {large['n']}: train − held-out PSNR gap below {GAP_LARGE_N:g} dB at every σ",
              "gap " + ", ".join(f"σ = {s}: {g:+.2f} dB" for s, g in gaps.items()), all(g < GAP_LARGE_N for g in gaps.values())),
     ]
