@@ -194,7 +194,8 @@ def test_report_and_explorer_work_in_a_real_browser(demo_out, browser):
     assert top, "a channel shows its top images"
     meta = browser.execute_script("return window.DENOSCOPE_META")
     channel = int(view.split(":")[1])
-    assert [int(a.get_attribute("data-image")) for a in top] == meta["channel"]["top"][channel]
+    shown = [i for i in meta["channel"]["top"][channel] if i >= 0]  # −1 pads a channel that fires on fewer images than the list holds
+    assert [int(a.get_attribute("data-image")) for a in top] == shown
     browser.save_screenshot(str(ARTIFACTS / "explorer-channel.png"))
 
     image = int(top[0].get_attribute("data-image"))

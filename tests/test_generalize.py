@@ -82,6 +82,41 @@ def test_diverged_samples_count_neither_as_copies_nor_in_the_medians_and_the_fin
     assert verdict["verdict"] == TOO_FEW and "converged" in verdict["reason"]
 
 
+class Overshoot(OneImage):
+    """D(y) = x₀ + α(y − x₀) with α < 0: it removes more than the noise, so σ̂ = (1 − α)σ overstates σ."""
+
+    alpha = -0.1
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        x0 = self.mean.view(SHAPE).to(y.dtype)
+        return x0 + self.alpha * (y - x0)
+
+    def residual(self, y: torch.Tensor) -> torch.Tensor:
+        return self(y) - y
+
+
+def test_a_denoiser_that_removes_more_than_the_noise_stalls_at_small_beta_and_the_command_says_so():
+    """Each step removes a share β·h of the noise and injects γ ∝ σ̂ = 1.1σ: at β = 0.01 the noise grows
+    ((1 − β)²·1.21 > 1 as h → 1), at β = 0.5 it shrinks — the w8 N = 1 model of issue 24 (α ≈ −0.02) in closed form."""
+    from denoscope.generalization import sampling_notes
+
+    x = {"a": torch.full((1, *SHAPE), 0.5), "b": torch.full((1, *SHAPE), 0.5)}
+    held = torch.rand(6, *SHAPE)
+    statuses = {}
+    for beta in (0.01, 0.5):
+        config = GeneralizeConfig(sizes=(1,), steps=(1,), samples=8, holdout=6, diffusion=DiffusionConfig(h0=0.05, max_steps=400, beta=beta))
+        metrics, _ = compare({"a": Overshoot(x["a"][0]), "b": OneImage(x["b"][0])}, x, held, config)
+        statuses[beta] = metrics["models"]["a"]["sampling"]["status"]
+        notes = sampling_notes({"config": {"diffusion": {"diverge": 4.0}}, "sizes": [{"n": 1, **metrics}]})
+        assert metrics["models"]["b"]["converged"] == 8 and not any("model b" in line for line in notes)
+    assert "converged" not in statuses[0.01] and statuses[0.5] == ["converged"] * 8
+    assert notes == [] and sampling_notes({"config": {"diffusion": {"diverge": 4.0}}, "sizes": [{"n": 1, "models": {
+        "a": {"sampling": {"status": ["max_steps", "converged", "max_steps", "diverged"]}}, "b": {"sampling": {"status": ["converged"] * 4}}}}]}) == [
+        "N=1 model a: 2 of 4 samples stopped at --max-steps with σ̂ above --sigma-final (σ̂ stalled; a larger --beta removes "
+        "more noise per step) and are not counted",
+        "N=1 model a: 1 of 4 samples diverged (σ̂ grew past 4× its start) and are not counted"]
+
+
 def test_the_train_psnr_is_measured_on_a_random_sample_of_the_set_not_its_first_images():
     """A set from a class-folder source is in class order: its first `holdout` images are one class. Planted: four
     images the model knows perfectly, then twelve it does not; the train PSNR must see both kinds."""

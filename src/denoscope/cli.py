@@ -566,7 +566,7 @@ def generalize(
 ) -> None:
     """Memorisation → generalisation (the 2023 paper): per N, two models on disjoint subsets of N images, their samples
     from the same start and noise compared with each other and with their training sets, and train vs held-out PSNR."""
-    from .generalization import GeneralizeConfig, generalize as run
+    from .generalization import GeneralizeConfig, generalize as run, sampling_notes
     from .io import check_writable
     from .reporting.generalize_figures import draw_generalize
     from .runtime import resolve_device
@@ -586,4 +586,6 @@ def generalize(
         console.print(f"N={m['n']}: converged {a['converged']}+{b['converged']} of {2 * config.samples}; a vs b cosine {pair}; "
                       f"copies {a['memorised']}+{b['memorised']}; train − test PSNR "
                       + ", ".join(f"σ={s} {g:+.2f} dB" for s, g in gap.items()))
+    for line in sampling_notes(result.metrics):
+        console.print(f"note: {line}")
     console.print("outputs: " + ", ".join(map(str, written)))

@@ -178,6 +178,22 @@ def compare(models: dict[str, Denoiser], sets: dict[str, torch.Tensor], heldout:
     return metrics, arrays
 
 
+def sampling_notes(metrics: dict) -> list[str]:
+    """One line per model whose samples did not all converge: how many stopped at the step cap or diverged, and what helps."""
+    notes, grow = [], metrics["config"]["diffusion"]["diverge"]
+    for m in metrics["sizes"]:
+        for w in MODELS:
+            status = m["models"][w]["sampling"]["status"]
+            capped, diverged = status.count("max_steps"), status.count("diverged")
+            if capped:
+                notes.append(f"N={m['n']} model {w}: {capped} of {len(status)} samples stopped at --max-steps with σ̂ above "
+                             f"--sigma-final (σ̂ stalled; a larger --beta removes more noise per step) and are not counted")
+            if diverged:
+                notes.append(f"N={m['n']} model {w}: {diverged} of {len(status)} samples diverged (σ̂ grew past {grow:g}× "
+                             f"its start) and are not counted")
+    return notes
+
+
 def summary(per_size: list[dict], config: GeneralizeConfig) -> dict[str, np.ndarray]:
     """The numbers of the figure, one row per N: pair similarity, similarity to the nearest training image, the gap."""
     sigmas = [f"{s:g}" for s in config.eval_sigmas]
