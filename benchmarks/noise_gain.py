@@ -1,7 +1,7 @@
 """Why a reverse diffusion stalls: the part of the noise a denoiser leaves in (α > 0) or takes out twice (α < 0).
 
-For y = x + e, α = ⟨D(y) − x, e⟩ / ‖e‖², over keyed noise draws at each σ, on a run's own training images (`set.npz`
-beside a generalize run). The sampler estimates σ̂ = ‖D(y) − y‖/√n = (1 − α)σ and injects noise scaled by σ̂, while each
+For y = x + e, α = ⟨D(y) − x, e⟩ / ‖e‖², over keyed noise draws at each σ, on a run's own training images (`a.npz`
+or `b.npz` beside a generalize run's `a` or `b`). The sampler estimates σ̂ = ‖D(y) − y‖/√n = (1 − α)σ and injects noise scaled by σ̂, while each
 step removes only a share β·h of it: with α < 0 and |α| ≳ β the noise stops shrinking.
 
     PYTHONPATH=src python benchmarks/noise_gain.py RUN [RUN ...] [--sigma 0.3 0.5 0.7 1.0] [--draws 64]
@@ -12,19 +12,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from denoscope import rng
 from denoscope.checkpoint import load_denoiser
+from denoscope.data import open_source, stack_images
 
 
 def noise_gain(run: Path, sigmas: list[float], draws: int, seed: int = 0) -> list[tuple[float, float, float]]:
     """(σ, α, rms of D(y) − x) per σ for the run's training images (the .npz named after the run folder)."""
-    images = np.load(run.parent / f"{run.name}.npz")["images"]
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    images = open_source(str(run.parent / f"{run.name}.npz"))
+    x = stack_images(images, torch.arange(draws).numpy() % len(images))
     d = load_denoiser(run)
-    x = x[torch.arange(draws) % len(x)]
     rows = []
     for i, sigma in enumerate(sigmas):
         e = sigma * rng.normal(rng.key(seed, torch.arange(draws), i), x.shape[1:])
