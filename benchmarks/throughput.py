@@ -21,6 +21,7 @@ import platform
 import resource
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -125,8 +126,29 @@ def denoscope_path(preset: str, npz: Path, batch: int, steps: int, device: str, 
     return {"images_per_s": last["images_per_s"], "loss": round(last["loss"], 6), "compile_seconds": compiled[0] if compiled else None}
 
 
+def attempt(device: torch.device, measure) -> dict:
+    """measure()'s row, or its error in the row: on a GPU lent for minutes, one lever that fails (out of memory, a
+    compile error) must not cost the rows after it. The traceback still goes to stderr."""
+    try:
+        return measure()
+    except Exception as e:  # noqa: BLE001 — recorded, printed, and the next row measured
+        traceback.print_exc()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return {"error": f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"}
+
+
+def training_row(args, name: str, images: np.ndarray, npz: Path, device: torch.device) -> dict:
+    if name == "plain":
+        return {"images_per_s": plain_loop(args.preset, images, args.batch, args.steps, device), "loss": None,
+                "compile_seconds": None, "batch": args.batch}
+    options, config, multiple = VARIANTS[name]
+    return {**denoscope_path(args.preset, npz, args.batch * multiple, args.steps, args.device, options, config),
+            "batch": args.batch * multiple}
+
+
 def training_rows(args, size: int, device: torch.device, tmp: Path):
-    """One row per variant at this size: images/s, ratio to the plain loop, peak memory."""
+    """One row per variant at this size: images/s, ratio to the plain loop, peak memory (or the variant's error)."""
     batches = [args.batch * VARIANTS[v][2] for v in args.variants if VARIANTS.get(v)]
     n = max(4 * max(batches, default=args.batch), 1024)
     images = training_images(size, n, args.data)
@@ -136,60 +158,63 @@ def training_rows(args, size: int, device: torch.device, tmp: Path):
     for name in args.variants:
         reset_peak(device)
         start = time.perf_counter()
+        row = attempt(device, lambda: training_row(args, name, images, npz, device))
+        rate = row.get("images_per_s")
         if name == "plain":
-            plain = plain_loop(args.preset, images, args.batch, args.steps, device)
-            row = {"images_per_s": plain, "loss": None, "compile_seconds": None, "batch": args.batch}
-        else:
-            options, config, multiple = VARIANTS[name]
-            row = {**denoscope_path(args.preset, npz, args.batch * multiple, args.steps, args.device, options, config),
-                   "batch": args.batch * multiple}
+            plain = rate
         yield {"kind": "training", "preset": args.preset, "size": size, "variant": name, **row,
-               "images_per_s": round(row["images_per_s"], 1),
-               "vs_plain": round(row["images_per_s"] / plain, 2) if plain else None,
+               "images_per_s": None if rate is None else round(rate, 1),
+               "vs_plain": round(rate / plain, 2) if rate and plain else None,
                "peak_memory_MiB": round(peak_memory_mib(device)), "wall_s": round(time.perf_counter() - start, 1)}
 
 
 @torch.no_grad()
+def extraction_rate(net: BlindUNet, x: torch.Tensor, draws: int, chunk: int, device: torch.device) -> float:
+    """Noisy images through encoder and middle block per second, at two σ, in chunks of `chunk`."""
+    denoiser, ids, sigmas = Denoiser(net, batch_size=chunk), torch.arange(len(x), device=device), (0.1, 0.5)
+    noise_averaged_means(denoiser, x[:2], ids[:2], sigmas, draws, 0)  # warm-up
+    sync(device)
+    start = time.perf_counter()
+    noise_averaged_means(denoiser, x, ids, sigmas, draws, 0)["mid"].cpu()
+    return len(x) * draws * len(sigmas) / (time.perf_counter() - start)
+
+
 def extraction_rows(args, size: int, device: torch.device):
-    """φ extraction: noisy images (images × draws × σ) through encoder and middle block per second, by chunk size."""
+    """φ extraction: images × draws × σ per second, by chunk size."""
     torch.manual_seed(0)
     net = BlindUNet(model_config(args.preset)).to(device)
     x = torch.rand(args.extract_images, 3, size, size, device=device)
-    ids = torch.arange(args.extract_images, device=device)
-    sigmas = (0.1, 0.5)
     for chunk in args.chunks:
-        denoiser = Denoiser(net, batch_size=chunk)
         reset_peak(device)
-        noise_averaged_means(denoiser, x[:2], ids[:2], sigmas, args.draws, 0)  # warm-up
-        sync(device)
-        start = time.perf_counter()
-        noise_averaged_means(denoiser, x, ids, sigmas, args.draws, 0)["mid"].cpu()
-        seconds = time.perf_counter() - start
+        row = attempt(device, lambda: {"images_x_draws_per_s": round(extraction_rate(net, x, args.draws, chunk, device), 1)})
         yield {"kind": "extraction", "preset": args.preset, "size": size, "chunk": chunk, "images": args.extract_images,
-               "draws": args.draws, "sigmas": len(sigmas),
-               "images_x_draws_per_s": round(args.extract_images * args.draws * len(sigmas) / seconds, 1),
-               "peak_memory_MiB": round(peak_memory_mib(device))}
+               "draws": args.draws, "sigmas": 2, **row, "peak_memory_MiB": round(peak_memory_mib(device))}
 
 
 @torch.no_grad()
+def sampling_rate(net: BlindUNet, n: int, size: int, steps: int, device: torch.device) -> float:
+    """Network evaluations per second of `steps` steps of reverse diffusion of n samples (an untrained network never
+    converges, so every image runs every step)."""
+    denoiser, mean = Denoiser(net, batch_size=n), torch.full((3, size, size), 0.5, device=device)
+    reverse_diffusion(denoiser, start_from(mean, n, 0), 0, DiffusionConfig(max_steps=1, sigma_final=1e-9, diverge=1e9))
+    sync(device)
+    start = time.perf_counter()
+    result = reverse_diffusion(denoiser, start_from(mean, n, 0), 0, DiffusionConfig(max_steps=steps, sigma_final=1e-9, diverge=1e9))
+    sync(device)
+    return result.evaluations / (time.perf_counter() - start)
+
+
 def sampling_rows(args, size: int, device: torch.device):
-    """Reverse diffusion: network evaluations per second for `steps` steps of a batch of n samples (an untrained
-    network never converges, so every image runs every step); samples/s at 153 evaluations per sample."""
+    """Reverse diffusion by batch: evaluations/s, and samples/s at 153 evaluations per sample."""
     torch.manual_seed(0)
     net = BlindUNet(model_config(args.preset)).to(device)
-    config = DiffusionConfig(max_steps=args.sample_steps, sigma_final=1e-9, diverge=1e9)
-    mean = torch.full((3, size, size), 0.5, device=device)
     for n in args.sample_batches:
-        denoiser = Denoiser(net, batch_size=n)
         reset_peak(device)
-        reverse_diffusion(denoiser, start_from(mean, n, 0), 0, DiffusionConfig(max_steps=1, sigma_final=1e-9, diverge=1e9))
-        sync(device)
-        start = time.perf_counter()
-        result = reverse_diffusion(denoiser, start_from(mean, n, 0), 0, config)
-        sync(device)
-        rate = result.evaluations / (time.perf_counter() - start)
-        yield {"kind": "sampling", "preset": args.preset, "size": size, "batch": n, "steps": args.sample_steps,
-               "evaluations_per_s": round(rate, 1), "samples_per_s_at_153_evaluations": round(rate / EVALUATIONS_PER_SAMPLE, 2),
+        row = attempt(device, lambda: {"evaluations_per_s": sampling_rate(net, n, size, args.sample_steps, device)})
+        rate = row.pop("evaluations_per_s", None)
+        yield {"kind": "sampling", "preset": args.preset, "size": size, "batch": n, "steps": args.sample_steps, **row,
+               "evaluations_per_s": None if rate is None else round(rate, 1),
+               "samples_per_s_at_153_evaluations": None if rate is None else round(rate / EVALUATIONS_PER_SAMPLE, 2),
                "peak_memory_MiB": round(peak_memory_mib(device))}
 
 
@@ -225,6 +250,7 @@ def markdown(rows: list[dict]) -> str:
     for kind, cols in columns.items():
         chosen = [r for r in rows if r["kind"] == kind]
         if chosen:
+            cols = cols + ["error"] * any("error" in r for r in chosen)
             out += [f"### {kind}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
             out += ["| " + " | ".join("–" if r.get(c) is None else str(r.get(c)) for c in cols) + " |" for r in chosen]
             out.append("")

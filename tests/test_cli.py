@@ -137,6 +137,29 @@ def test_represent_analyse_and_the_sampling_stages_through_the_cli(run, tmp_path
     assert len(d["d2"]) == 2 and "B_over_A" in d
 
 
+def test_the_chunk_fills_the_device_without_changing_what_comes_out(run, tmp_path, monkeypatch):
+    import denoscope.checkpoint
+
+    chunks, load = [], denoscope.checkpoint.load_denoiser
+    monkeypatch.setattr(denoscope.checkpoint, "load_denoiser", lambda *a, **k: chunks.append(k["batch_size"]) or load(*a, **k))
+    for chunk in (1, 64):
+        done = invoke("sample", "--model", run, "--n", "5", "--max-steps", "12", "--seed", "1", "--chunk", chunk, "--out", tmp_path / f"s{chunk}")
+        assert done.exit_code == 0, done.output
+        done = invoke("represent", "--model", run, "--data", DATA, "--noise-draws", "3", "--sigma", "0.2", "0.5", "--maps", "4",
+                      "--batch-size", "4", "--chunk", chunk, "--out", tmp_path / f"r{chunk}")
+        assert done.exit_code == 0, done.output
+    assert chunks == [1, 1, 64, 64]
+    one, all_ = (np.load(tmp_path / f"s{c}" / "samples.npz") for c in (1, 64))
+    np.testing.assert_array_equal(one["steps"], all_["steps"])
+    np.testing.assert_allclose(one["samples"], all_["samples"], atol=1e-5)
+    from denoscope.representation import Representation
+
+    np.testing.assert_allclose(Representation(tmp_path / "r1").phi(0.5), Representation(tmp_path / "r64").phi(0.5), rtol=1e-5, atol=1e-6)
+    one_sentence_error(invoke("sample", "--model", run, "--chunk", "0", "--out", tmp_path / "s0"), "--chunk must be at least 1")
+    one_sentence_error(invoke("represent", "--model", run, "--data", DATA, "--chunk", "-2", "--out", tmp_path / "r0"), "--chunk must be at least 1")
+    assert not (tmp_path / "s0").exists() and not (tmp_path / "r0").exists()
+
+
 def test_bad_sampling_requests_are_one_sentence(run, tmp_path):
     one_sentence_error(invoke("sample", "--model", run, "--n", "0", "--out", tmp_path / "s"), "n must be at least 1")
     one_sentence_error(invoke("sample", "--model", run, "--max-steps", "0", "--out", tmp_path / "s"), "max_steps must be at least 1")

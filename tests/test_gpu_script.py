@@ -1,5 +1,7 @@
 """benchmarks/gpu.sh, in its --cpu form, and the optional packages a GPU machine's own Python may lack."""
 
+import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -9,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomllib
+import torch
 
 from denoscope.analysis.neighbours import cosine_neighbours
 from denoscope.checkpoint import config_text, flat_toml
@@ -38,13 +41,13 @@ def test_neighbours_are_the_same_without_faiss(monkeypatch):
     np.testing.assert_allclose(without[1], with_faiss[1], atol=1e-6)
 
 
-def smoke_module():
+def benchmark(name: str):
+    """A script of benchmarks/, imported as a module."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        import smoke
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
-    return smoke
 
 
 @pytest.mark.parametrize("tiny", [True, False])
@@ -54,12 +57,30 @@ def test_the_smoke_run_asks_every_command_only_for_options_it_has(tiny, tmp_path
     from denoscope.cli import app
 
     group = typer.main.get_command(app)
-    listed = smoke_module().commands(tmp_path, "synthetic:shapes", "cuda", tiny)
+    listed = benchmark("smoke").commands(tmp_path, "synthetic:shapes", "cuda", tiny)
     assert {name for name, _ in listed} == set(group.commands) - {"demo"}
     for name, args in listed:
         command = group.commands[args[0]]
         known = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
         assert not {a for a in args if a.startswith("--")} - known, name
+
+
+def test_a_lever_that_fails_costs_its_own_row_only(monkeypatch, tmp_path, capsys):
+    throughput = benchmark("throughput")
+
+    def out_of_memory(*args):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+
+    monkeypatch.setattr(throughput, "plain_loop", out_of_memory)
+    args = argparse.Namespace(preset="tiny", batch=4, steps=2, device="cpu", data=None, variants=["plain", "fp32"])
+    rows = list(throughput.training_rows(args, 16, torch.device("cpu"), tmp_path))
+    assert [r["variant"] for r in rows] == ["plain", "fp32"]
+    assert rows[0]["error"] == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB" and rows[0]["images_per_s"] is None
+    assert "error" not in rows[1] and rows[1]["images_per_s"] > 0 and rows[1]["vs_plain"] is None
+    assert "Traceback" in capsys.readouterr().err
+    table = throughput.markdown(rows).splitlines()
+    assert table[2].endswith("| error |") and table[4].endswith("| RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB |")
+    assert table[5].endswith("| – |")
 
 
 def test_gpu_sh_is_valid_bash_and_says_how_to_run_it():

@@ -13,7 +13,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .config import ModelConfig, from_dict, to_dict
-from .denoiser import Denoiser
+from .denoiser import CHUNK, Denoiser
 from .errors import CheckpointError, ConfigError
 from .io import WEIGHTS, atomic_file
 from .nn.unet import BlindUNet
@@ -106,12 +106,12 @@ def load_network(
     return model.to(device)
 
 
-def load_denoiser(path: str | Path, device: str | torch.device = "cpu", batch_size: int = 64, **expect: Any) -> Denoiser:
+def load_denoiser(path: str | Path, device: str | torch.device = "cpu", batch_size: int = CHUNK, **expect: Any) -> Denoiser:
     """The Denoiser of a checkpoint (a run directory, model.safetensors or checkpoint.safetensors), in eval mode."""
     return Denoiser(load_network(path, device, **expect), batch_size=batch_size, source=resolve(path))
 
 
-def load(path: str | Path, device: str | torch.device | None = None, batch_size: int = 64) -> Denoiser:
+def load(path: str | Path, device: str | torch.device | None = None, batch_size: int = CHUNK) -> Denoiser:
     """The Denoiser of a run folder or checkpoint on `device` (cpu, cuda, cuda:N; None: CUDA when present)."""
     return load_denoiser(path, device=resolve_device(device), batch_size=batch_size)
 

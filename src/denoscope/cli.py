@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from .config import PRESET_HELP, RunOptions, TrainConfig
+from .denoiser import CHUNK
 from .errors import ConfigError, DenoscopeError, Note
 from .progress import labelled
 from .sampling.engine import DiffusionConfig
@@ -185,7 +186,8 @@ def represent(
     image_size: Annotated[Optional[int], typer.Option(help="Centre-crop images to SIZE×SIZE.")] = None,
     maps: Annotated[int, typer.Option(help="Keep the middle block's activation maps of this many images (channel statistics).")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the noise draws and of --max-images.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Images per batch (each with all its draws).")] = 16,
+    batch_size: Annotated[int, typer.Option(help="Images per batch (each with all its draws), marked done together.")] = 16,
+    chunk: Chunk = CHUNK,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when present).")] = None,
 ) -> None:
     """Extract ā of every chosen block and φ = E_z ā_mid(x + σz), per image and σ, into REP/."""
@@ -195,13 +197,14 @@ def represent(
     from .representation import RepConfig, model_sigmas, represent as run_extraction
     from .runtime import init_distributed, teardown_distributed
 
+    check_chunk(chunk)
     check_writable(out, "representation folder", stage="represent")
     images = open_source(data)
     if max_images is not None:
         images = images.subset(max_images, seed)
     _, _, dev = init_distributed(device)
     try:
-        denoiser = load_denoiser(model, device=dev, channels=images.channels)
+        denoiser = load_denoiser(model, device=dev, batch_size=chunk, channels=images.channels)
         sigmas, note = ((*sigma, *(more_sigma or [])), None) if sigma else model_sigmas(denoiser)
         names = denoiser.config.block_names if blocks == "all" else tuple(b.strip() for b in blocks.split(",") if b.strip())
         config = RepConfig(sigmas=tuple(sorted(sigmas)), draws=noise_draws, blocks=names, inputs=inputs, seed=seed,
@@ -263,6 +266,7 @@ def analyse(
 Model = Annotated[Path, typer.Option(help="Run directory or .safetensors checkpoint.")]
 Seed = Annotated[int, typer.Option(help="Seed of every draw (start, noise at each step, choices).")]
 Device = Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when present).")]
+Chunk = Annotated[int, typer.Option(help="Noisy images per network call: raise it to fill a GPU (memory grows with it); results agree to float rounding.")]
 MeanFrom = Annotated[Optional[str], typer.Option(help="Start from the mean image of this source (default: the run's training data).")]
 Eta = Annotated[float, typer.Option(help="First matching step, as a fraction of the Polyak step L/‖∇L‖².")]
 Tolerance = Annotated[float, typer.Option(help="Matching stops when ‖φ − φ_target‖ ≤ tolerance·‖φ_target‖.")]
@@ -277,8 +281,14 @@ DIFFUSION_OPTIONS = {name: Annotated[kind, typer.Option(help=text)] for name, (k
 SAMPLING_OPTIONS = {
     "model": (Model, inspect.Parameter.empty), "seed": (Seed, 0),
     **{name: (hint, default(DiffusionConfig, name)) for name, hint in DIFFUSION_OPTIONS.items()},
-    "mean_from": (MeanFrom, None), "device": (Device, None),
+    "mean_from": (MeanFrom, None), "device": (Device, None), "chunk": (Chunk, CHUNK),
 }
+
+
+def check_chunk(chunk: int) -> int:
+    if chunk < 1:
+        raise ConfigError(f"--chunk must be at least 1 (noisy images per network call), got {chunk}")
+    return chunk
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,15 +300,17 @@ class Sampling:
     config: DiffusionConfig
     mean_from: str | None
     device: str | None
+    chunk: int
 
     def load(self, out: Path, stage: str):
-        """Refuse an output folder that cannot be written before anything is computed; then the denoiser."""
+        """Refuse a chunk below 1 and an output folder that cannot be written before anything is computed; then the denoiser."""
         from .checkpoint import load_denoiser
         from .io import check_writable
         from .runtime import resolve_device
 
+        check_chunk(self.chunk)
         check_writable(out, stage=stage)
-        return load_denoiser(self.model, device=resolve_device(self.device))
+        return load_denoiser(self.model, device=resolve_device(self.device), batch_size=self.chunk)
 
     def start(self, denoiser, size: int | None = None):
         """The mean image to start from (said on the console)."""

@@ -18,6 +18,8 @@ from .config import ModelConfig
 from .errors import ConfigError
 from .nn.unet import BlindUNet
 
+CHUNK = 64  # noisy images per network call unless asked: the CLI's --chunk, the API's batch_size
+
 
 def padding_needed(h: int, w: int, factor: int) -> tuple[int, int]:
     """Rows and columns added at the bottom and right to reach the next multiple of `factor`."""
@@ -44,7 +46,7 @@ class Denoiser:
     """D(y) (the backbone's output through `apply_head`), f(y) = D(y) − y, block maps, block means ā_j and φ of a
     trained BlindUNet: always eval mode, weights frozen, any image size (reflect-padded to a multiple of 2^blocks, cropped back), in chunks of `batch_size`."""
 
-    def __init__(self, net: BlindUNet, batch_size: int = 64, source: Path | None = None):
+    def __init__(self, net: BlindUNet, batch_size: int = CHUNK, source: Path | None = None):
         if batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
         self.net = net.eval().requires_grad_(False)
