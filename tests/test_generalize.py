@@ -150,11 +150,35 @@ def test_two_models_trained_on_the_same_data_with_the_same_seed_give_the_same_sa
 def test_bad_generalize_input_is_one_sentence_and_leaves_no_files(tmp_path):
     runner = CliRunner()
     for args, words in ((["--sizes", "50", "--holdout", "10"], "need 110"), (["--sizes", "1", "2", "--steps", "5", "--steps", "6", "--steps", "7"], "one per size"),
-                        (["--sizes", "0"], "distinct positive"), (["--preset", "huge"], "unknown preset")):
+                        (["--sizes", "0"], "distinct positive"), (["--preset", "huge"], "unknown preset"),
+                        (["--workers", "0"], "workers (models trained at once) must be at least 1")):
         out = tmp_path / "bad"
         done = runner.invoke(app, ["generalize", "--data", "synthetic:shapes?n=40&size=8", "--out", str(out), *args])
         assert done.exit_code == 1 and "error:" in done.output and words in done.output and "Traceback" not in done.output, done.output
         assert not out.exists()
+
+
+def test_models_trained_in_worker_processes_are_the_ones_trained_in_this_process(tmp_path, capsys):
+    from denoscope.checkpoint import read_tensors
+    from denoscope.generalization import generalize
+
+    config = GeneralizeConfig(sizes=(1, 4), steps=(6,), preset="tiny", batch_size=4, holdout=8, samples=2,
+                              diffusion=DiffusionConfig(h0=0.05, max_steps=50))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each of the two workers below: the same arithmetic, bit for bit
+    try:
+        alone = generalize("synthetic:shapes?n=40&size=8&seed=2", tmp_path / "alone", config)
+        capsys.readouterr()
+        pooled = generalize("synthetic:shapes?n=40&size=8&seed=2", tmp_path / "pooled", config, workers=2, progress=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert sorted(line for line in capsys.readouterr().out.splitlines() if line.startswith("trained ")) == [
+        f"trained {tmp_path / 'pooled' / run}" for run in ("N-000001/a", "N-000001/b", "N-000004/a", "N-000004/b")]
+    for run in ("N-000001/a", "N-000001/b", "N-000004/a", "N-000004/b"):
+        one, two = (read_tensors(tmp_path / where / run / "model.safetensors")[0] for where in ("alone", "pooled"))
+        assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one), run
+    strip = lambda sizes: [{k: v for k, v in m.items() if k != "runs"} for m in sizes]  # noqa: E731
+    assert strip(pooled.metrics["sizes"]) == strip(alone.metrics["sizes"])
 
 
 @pytest.mark.slow

@@ -574,6 +574,7 @@ def generalize(
     sigma_final: DIFFUSION_OPTIONS["sigma_final"] = default(DiffusionConfig, "sigma_final"),
     h0: DIFFUSION_OPTIONS["h0"] = default(DiffusionConfig, "h0"), beta: DIFFUSION_OPTIONS["beta"] = default(DiffusionConfig, "beta"),
     max_steps: DIFFUSION_OPTIONS["max_steps"] = default(DiffusionConfig, "max_steps"),
+    workers: Annotated[int, typer.Option(help="Models trained at once, one process each with its share of the cores (1: one after another).")] = 1,
     device: Device = None,
 ) -> None:
     """Memorisation → generalisation (the 2023 paper): per N, two models on disjoint subsets of N images, their samples
@@ -589,7 +590,7 @@ def generalize(
         samples=samples, copy_psnr=copy_psnr, seed=seed,
         diffusion=DiffusionConfig(sigma_final=sigma_final, h0=h0, beta=beta, max_steps=max_steps))
     check_writable(out, stage="generalize")
-    result = run(data, out, config, device=resolve_device(device), progress=True)
+    result = run(data, out, config, device=resolve_device(device), progress=True, workers=workers)
     written = result.save(out) + draw_generalize(out)
     for m in result.metrics["sizes"]:
         a, b = m["models"]["a"], m["models"]["b"]

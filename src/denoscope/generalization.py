@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,9 +219,34 @@ def size_folder(out: Path, n: int) -> Path:
     return out / f"N-{n:06d}"
 
 
-def generalize(source: str, out: str | Path, config: GeneralizeConfig, device: str | torch.device = "cpu", progress: bool = False) -> StageResult:
+def train_job(job: tuple) -> Path:
+    return train_model(*job)
+
+
+def train_all(jobs: list[tuple], heldout: Path, config: GeneralizeConfig, device: str | torch.device, workers: int,
+              progress: bool) -> None:
+    """Train every (images, run, steps, seed) of `jobs`: in this process, or `workers` at a time, one process each with
+    its share of the cores (an error in one ends them all; a rerun resumes each from its last checkpoint)."""
+    if workers == 1:
+        for images, run, steps, seed in jobs:
+            train_model(images, heldout, run, config, steps, seed, device, progress)
+        return
+    todo = [(images, heldout, run, config, steps, seed, str(device)) for images, run, steps, seed in jobs if trained_steps(run) < steps]
+    if not todo:
+        return
+    threads = max(1, torch.get_num_threads() // workers)
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(todo)), torch.set_num_threads, (threads,)) as pool:
+        for run in pool.imap_unordered(train_job, todo):
+            if progress:
+                print(f"trained {run}", flush=True)
+
+
+def generalize(source: str, out: str | Path, config: GeneralizeConfig, device: str | torch.device = "cpu", progress: bool = False,
+               workers: int = 1) -> StageResult:
     """The experiment: subsets and held-out images as .npz sources in `out`, two run folders per N (OUT/N-xxxxxx/a
-    and b, each resumed where it stopped), then the comparison of every pair of models."""
+    and b, each resumed where it stopped, `workers` trained at once), then the comparison of every pair of models."""
+    if workers < 1:
+        raise ConfigError(f"workers (models trained at once) must be at least 1, got {workers}")
     out = Path(out)
     images = open_source(source, channels=config.channels)
     transform = Transform(size=config.image_size) if config.image_size else Transform()
@@ -228,17 +254,20 @@ def generalize(source: str, out: str | Path, config: GeneralizeConfig, device: s
     heldout = stack_images(images, held_idx, transform)
     ensure_dir(out)
     write_npz(out / "heldout.npz", images=as_uint8(heldout), index=held_idx)
-    per_size, pairs = [], {}
+    sets, jobs = {}, []
     for n, steps in zip(config.sizes, config.steps):
         folder = ensure_dir(size_folder(out, n))
-        sets, models = {}, {}
         for w, idx in zip(MODELS, subsets[n]):
-            sets[w] = stack_images(images, idx, transform)
-            write_npz(folder / f"{w}.npz", images=as_uint8(sets[w]), index=idx)
-            run = train_model(folder / f"{w}.npz", out / "heldout.npz", folder / w, config, steps, config.model_seed(w), device, progress)
-            models[w] = load_denoiser(run, device=device)
-        metrics, pairs[f"samples-{n:06d}"] = compare(models, sets, heldout, config)
-        per_size.append({"n": n, "steps": steps, "runs": {w: str(folder / w) for w in MODELS}, **metrics})
+            sets[n, w] = stack_images(images, idx, transform)
+            write_npz(folder / f"{w}.npz", images=as_uint8(sets[n, w]), index=idx)
+            jobs.append((folder / f"{w}.npz", folder / w, steps, config.model_seed(w)))
+    train_all(jobs, out / "heldout.npz", config, device, workers, progress)
+    per_size, pairs = [], {}
+    for n, steps in zip(config.sizes, config.steps):
+        runs = {w: size_folder(out, n) / w for w in MODELS}
+        models = {w: load_denoiser(run, device=device) for w, run in runs.items()}
+        metrics, pairs[f"samples-{n:06d}"] = compare(models, {w: sets[n, w] for w in MODELS}, heldout, config)
+        per_size.append({"n": n, "steps": steps, "runs": {w: str(run) for w, run in runs.items()}, **metrics})
     metrics = {"source": source, "config": {**dataclasses.asdict(config), "sizes": list(config.sizes), "steps": list(config.steps)},
                "copy_rule": f"a sample is a memorised copy when its PSNR to the nearest image of its own training set is ≥ {config.copy_psnr:g} dB",
                "sizes": per_size}
