@@ -136,6 +136,38 @@ def test_npz_classes_that_do_not_fit_are_refused(tmp_path, arrays, words):
         open_source(str(tmp_path / "set.npz"))
 
 
+def test_a_joined_source_is_its_parts_one_after_another(tmp_path):
+    from denoscope.data import reopen
+
+    first, second = random_images(3, 3, seed=1), random_images(4, 3, seed=2)
+    write_folder(tmp_path / "train", first, np.array([1, 0, 1]), ["cat", "dog"])
+    np.savez(tmp_path / "test.npz", images=second, labels=np.array([0, 0, 1, 1]), classes=np.array(["cat", "dog"]))
+    spec = f"{tmp_path / 'train'}+{tmp_path / 'test.npz'}"
+    data = open_source(spec)
+    assert (data.name, len(data), data.channels, data.class_names) == (spec, 7, 3, ["cat", "dog"])
+    folder = open_source(str(tmp_path / "train"))  # class by class: dog's img00, then cat's img01 and img02
+    np.testing.assert_array_equal(np.stack([data[i] for i in range(7)]), np.concatenate([[folder[i] for i in range(3)], second]))
+    np.testing.assert_array_equal(data.labels, [*folder.labels, 0, 0, 1, 1])
+    assert data.where(2) == folder.where(2) and data.where(-1) == open_source(str(tmp_path / "test.npz")).where(3)
+    part = data.subset(4, seed=1)
+    again = reopen(part.name)
+    assert again.name == part.name and all(np.array_equal(again[i], part[i]) for i in range(4))
+    assert len(open_source(f"{spec}+synthetic:shapes?n=5&size=8")) == 12
+
+    gray = open_source(f"{tmp_path / 'test.npz'}+{tmp_path / 'train'}", channels=1)
+    assert gray.channels == 1 and gray[0].shape == (8, 10, 1) and "converted 4 colour images to grayscale" in " ".join(gray.notes)
+    np.save(tmp_path / "gray.npy", random_images(2, 1, seed=3)[..., 0])
+    mixed = open_source(f"{tmp_path / 'gray.npy'}+{tmp_path / 'test.npz'}")
+    assert mixed.channels == 3 and mixed[0].shape == (8, 10, 3) and mixed.labels is None
+    assert any("to RGB" in n for n in mixed.notes) and any("labels left out" in n for n in mixed.notes)
+    with pytest.raises(DataError, match=r"missing\.tar: no such file"):
+        open_source(f"{tmp_path / 'test.npz'}+{tmp_path / 'missing.tar'}")
+    with pytest.raises(DataError, match="an empty part"):
+        open_source(f"{tmp_path / 'test.npz'}+")
+    (tmp_path / "a+b.npz").write_bytes((tmp_path / "test.npz").read_bytes())  # a file with + in its name is that file
+    assert len(open_source(str(tmp_path / "a+b.npz"))) == 4
+
+
 def test_downsampled_imagenet_rows_are_channel_first_with_one_based_labels(tmp_path):
     images = random_images(5, 3, h=16, w=16)
     rows = images.transpose(0, 3, 1, 2).reshape(5, 3 * 16 * 16)
@@ -473,6 +505,15 @@ def test_cifar10_test_tar():
             expected = np.asarray(Image.open(tar.extractfile(member)).convert("RGB"))
             assert data[i].shape == (32, 32, 3)
             np.testing.assert_array_equal(data[i], expected)
+
+
+@needs_shared
+def test_cifar10_train_and_test_joined_are_all_36000_images():
+    train, test = SHARED / "cifar10" / "train.tar", SHARED / "cifar10" / "test.tar"
+    data = open_source(f"{train}+{test}")
+    assert len(data) == 36_000 and data.class_names == CIFAR_CLASSES and data.notes == []
+    np.testing.assert_array_equal(np.bincount(data.labels), [3600] * 10)
+    np.testing.assert_array_equal(data[26_000], open_source(str(test))[0])
 
 
 @needs_shared

@@ -69,7 +69,7 @@ def stage(fn: Callable) -> Callable:
 
 
 PRESET_LIST = "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
-DATA_HELP = "Image source: folder, .tar, .npz/.npy or synthetic:NAME."
+DATA_HELP = "Image source: folder, .tar, .npz/.npy or synthetic:NAME; A+B joins sources."
 
 
 @app.command()
