@@ -60,3 +60,16 @@ def test_the_live_floor_reaches_selectivity_and_the_channel_statistics_and_a_bad
     assert m["selectivity"]["live_channels"] == m["channels"]["live_channels"] and "constancy" in m and isinstance(m["warnings"], list)
     with pytest.raises(ConfigError, match="live_floor must be a fraction in"):
         analyse(rep_in_memory, live_floor=1.5)
+
+
+def test_findings_are_derived_again_from_saved_metrics_even_of_a_one_level_rep(two_level_weights, tmp_path):
+    from denoscope.analysis.findings import TOO_FEW
+    from denoscope.analysis.run import findings
+
+    d = load_denoiser(two_level_weights)
+    one = represent(d, open_source(DATA), RepConfig(sigmas=(0.5,), draws=1, blocks=("mid",), maps=8))
+    analyse(one, ks=(3,)).save(tmp_path)
+    saved = json.loads((tmp_path / "metrics.json").read_text())  # NaN is saved as null
+    assert json.dumps(findings(saved), sort_keys=True) == json.dumps(saved["findings"], sort_keys=True)
+    assert (saved["findings"]["channels"]["verdict"], saved["findings"]["channels"]["why"]) == (
+        TOO_FEW, "0 noise levels σ₂ to measure stability over σ at, fewer than 1")

@@ -143,6 +143,12 @@ def test_channels_finding_reads_each_property_against_selectivity():
     assert channels_finding(metrics((1, -1, -1, -1)))["verdict"] == FAILS
     mixed = channels_finding(metrics((-1, 1, -1, -1)))
     assert (mixed["verdict"], mixed["k"], mixed["n"]) == (PARTLY, 2, 4)
+    one_level = metrics((-1, 1, 1, 1))  # a REP of one σ: stability over σ has nothing to be measured at
+    one_level["stability"] |= {"sigma_levels": [], "channel_stability_vs_selectivity": {"pearson": None, "spearman": None, "spearman_p": None, "channels": 0}}
+    f = channels_finding(one_level)
+    assert (f["verdict"], f["why"]) == (TOO_FEW, "0 noise levels σ₂ to measure stability over σ at, fewer than 1")
+    one_level["stability"]["sigma_levels"] = [0.2]
+    assert channels_finding(one_level)["why"] == "0 channels with defined statistics, fewer than 10"
 
 
 def class_features(labels: np.ndarray, spread: float, dims: int, rng) -> np.ndarray:

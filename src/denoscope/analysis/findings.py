@@ -86,6 +86,10 @@ def f3(x: float) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 
+def g2(x: float | None) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.2g}"
+
+
 def f1(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}"
 
@@ -149,7 +153,7 @@ def stability_finding(m: dict) -> dict | None:
     """Fig. 2: the middle block's ā keeps its direction across σ better than any other block's (E2 … D2)."""
     s = m["stability"]
     raw, cen, other = s["stability"], s["centred_stability"], s["other_image_cosine"]
-    blocks = [b for b in feature_blocks(raw) if np.isfinite(raw[b])]
+    blocks = [b for b in feature_blocks(raw) if raw[b] is not None and np.isfinite(raw[b])]
     if "mid" not in blocks or len(blocks) < 2:
         return None
     levels = s["sigma_levels"]
@@ -231,7 +235,7 @@ def channels_finding(m: dict) -> dict | None:
     parts = [part(claim, f"{name} ρ = {f3(c['spearman'])} ({c['channels']} channels)", signed(c["spearman"], sign))
              for c, _, name, claim, sign, _ in found]
     strict = [part(claim + (" (correlation over images)" if other else ""),
-                   f"{name}{' by correlation: ρ = ' + f3(s['spearman']) + ',' if other else ''} p = {s['spearman_p']:.2g}",
+                   f"{name}{' by correlation: ρ = ' + f3(s['spearman']) + ',' if other else ''} p = {g2(s['spearman_p'])}",
                    signed(s["spearman"], sign) and s["spearman_p"] < STRICT_P)
               for _, s, name, claim, sign, other in found if s is not None]
     return finding(
@@ -243,7 +247,15 @@ def channels_finding(m: dict) -> dict | None:
         "Spearman ρ, over live channels, of each property against the channel's PR across images (low PR = specialised)",
         parts, f"each rank correlation also significant (p < {STRICT_P}); stability over σ measured by the correlation "
                "over images, not the raw cosine", strict,
-        too_few(min(c["channels"] for c, *_ in found), MIN_CHANNELS, "channels with defined statistics"))
+        too_few_for_channels(m, found))
+
+
+def too_few_for_channels(m: dict, found: list[tuple]) -> str | None:
+    """Why fig. 13 cannot be told: no σ₂ to measure stability over σ at (a REP of one noise level), else too few channels."""
+    levels = m.get("stability", {}).get("sigma_levels")
+    over_sigma = levels is not None and any(name == "stability over σ" for _, _, name, *_ in found)
+    return ((over_sigma and too_few(len(levels), 1, "noise levels σ₂ to measure stability over σ at"))
+            or too_few(min(c["channels"] for c, *_ in found), MIN_CHANNELS, "channels with defined statistics"))
 
 
 def interval_verdict(interval: list[float]) -> bool | None:
