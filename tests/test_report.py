@@ -464,3 +464,13 @@ def test_the_assessment_table_shows_and_links_the_medians_against_chance(tmp_pat
     rows = {r["measure"]: r for r in csv.DictReader((tmp_path / "r" / href).open())}
     assert float(rows["phi_distance"]["guided_median"]) == 0.2 and float(rows["phi_distance"]["guided_closer_than_both"]) == 2 / 3
     assert (tmp_path / "r" / "numbers/reconstruct0-metrics.json").is_file()
+
+
+def test_a_verdicts_reason_is_shown_once():
+    from denoscope.analysis.findings import judged, part
+    from denoscope.reporting.build import reason_note, verdict_badge
+
+    few = judged([part("a", "1", True)], too_few="3 images, fewer than 20")
+    assert reason_note(few) == "" and "too few images to tell (3 images, fewer than 20)" in verdict_badge(few)
+    partly = judged([part("a", "1", True), part("b", "2", False)])
+    assert reason_note(partly) == '<div class="why">not borne out: b (2)</div>' and "partly (1 of 2)" in verdict_badge(partly)

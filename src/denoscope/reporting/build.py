@@ -38,8 +38,9 @@ ASSETS = ("style.css", "report.css", "report.js")
 FINDINGS_STYLE = (".partly { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 0.85em; font-weight: 500; "
                   "line-height: 1.6; background: #bf8700; color: #fff; } table.findings td { white-space: normal; text-align: left; "
                   "vertical-align: top; } table.findings { table-layout: fixed; width: 100%; } table.findings th { text-align: left; white-space: normal; } "
-                  "table.findings th:nth-child(1) { width: 8%; } table.findings th:nth-child(2) { width: 25%; } table.findings th:nth-child(3) { width: 22%; } "
-                  "table.findings th:nth-child(4), table.findings th:nth-child(6) { width: 9%; } table.findings th:nth-child(5) { width: 27%; }")
+                  "table.findings th:nth-child(1) { width: 7%; } table.findings th:nth-child(2) { width: 20%; } table.findings th:nth-child(3) { width: 20%; } "
+                  "table.findings th:nth-child(4), table.findings th:nth-child(6) { width: 15%; } table.findings th:nth-child(5) { width: 23%; } "
+                  "table.findings .why { font-size: 0.85em; color: var(--muted); margin-top: 2px; }")
 
 
 @dataclass(frozen=True)
@@ -465,8 +466,9 @@ def glance(figures: list[tuple[str, Figure]]) -> str:
 
 
 def reason_note(j: dict) -> str:
-    """The verdict's one-line reason under its badge (nothing for records of older analyses)."""
-    return f'<div class="why">{html.escape(j["reason"])}</div>' if j.get("reason") else ""
+    """The verdict's one-line reason under its badge (nothing for records of older analyses, nor where the badge already
+    says why: too few to tell, too close to tell)."""
+    return f'<div class="why">{html.escape(j["reason"])}</div>' if j.get("reason") and j["verdict"] not in (TOO_FEW, TIE) else ""
 
 
 def image(f: Figure) -> str:
