@@ -54,6 +54,7 @@ VARIANTS = {  # name: (RunOptions overrides, TrainConfig overrides, batch multip
     "bf16+compile+fused-adam, 2x batch": ({"amp": True, "compile": True, "fused_adam": True}, {}, 2),
 }
 EVALUATIONS_PER_SAMPLE = 153  # unconditional samples of paper-small on CIFAR-10 (RESULTS, issue 13)
+EXTRACTION_SIGMAS = (0.1, 0.5)
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -170,8 +171,8 @@ def training_rows(args, size: int, device: torch.device, tmp: Path):
 
 @torch.no_grad()
 def extraction_rate(net: BlindUNet, x: torch.Tensor, draws: int, chunk: int, device: torch.device) -> float:
-    """Noisy images through encoder and middle block per second, at two σ, in chunks of `chunk`."""
-    denoiser, ids, sigmas = Denoiser(net, batch_size=chunk), torch.arange(len(x), device=device), (0.1, 0.5)
+    """Noisy images through encoder and middle block per second, at EXTRACTION_SIGMAS, in chunks of `chunk`."""
+    denoiser, ids, sigmas = Denoiser(net, batch_size=chunk), torch.arange(len(x), device=device), EXTRACTION_SIGMAS
     noise_averaged_means(denoiser, x[:2], ids[:2], sigmas, draws, 0)  # warm-up
     sync(device)
     start = time.perf_counter()
@@ -188,7 +189,7 @@ def extraction_rows(args, size: int, device: torch.device):
         reset_peak(device)
         row = attempt(device, lambda: {"images_x_draws_per_s": round(extraction_rate(net, x, args.draws, chunk, device), 1)})
         yield {"kind": "extraction", "preset": args.preset, "size": size, "chunk": chunk, "images": args.extract_images,
-               "draws": args.draws, "sigmas": 2, **row, "peak_memory_MiB": round(peak_memory_mib(device))}
+               "draws": args.draws, "sigmas": len(EXTRACTION_SIGMAS), **row, "peak_memory_MiB": round(peak_memory_mib(device))}
 
 
 @torch.no_grad()
