@@ -82,12 +82,17 @@ def too_few(count: int, minimum: int, what: str) -> str | None:
     return f"{count} {what}, fewer than {minimum}" if count < minimum else None
 
 
+def defined(x: float | None) -> bool:
+    """A number that was measured: not None (a NaN saved to metrics.json comes back as null) and finite."""
+    return x is not None and bool(np.isfinite(x))
+
+
 def f3(x: float) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{x:.3f}"
+    return f"{x:.3f}" if defined(x) else "–"
 
 
 def g2(x: float | None) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{x:.2g}"
+    return f"{x:.2g}" if defined(x) else "–"
 
 
 def f1(x: float | None) -> str:
@@ -134,7 +139,7 @@ def ranking(scores: dict[str, float]) -> str:
 
 def tie_width(se: float | None) -> float:
     """How far apart two stabilities must be to differ: the precision shown, or TIE_SE paired standard errors if wider."""
-    return max(SHOWN, TIE_SE * se) if se is not None and np.isfinite(se) else SHOWN
+    return max(SHOWN, TIE_SE * se) if defined(se) else SHOWN
 
 
 def stability_parts(scores: dict[str, float], blocks: list[str], what: str, se: dict[str, float] | None) -> list[dict]:
@@ -153,7 +158,7 @@ def stability_finding(m: dict) -> dict | None:
     """Fig. 2: the middle block's ā keeps its direction across σ better than any other block's (E2 … D2)."""
     s = m["stability"]
     raw, cen, other = s["stability"], s["centred_stability"], s["other_image_cosine"]
-    blocks = [b for b in feature_blocks(raw) if raw[b] is not None and np.isfinite(raw[b])]
+    blocks = [b for b in feature_blocks(raw) if defined(raw[b])]
     if "mid" not in blocks or len(blocks) < 2:
         return None
     levels = s["sigma_levels"]
@@ -223,7 +228,7 @@ CHANNEL_CLAIMS = (
 
 def signed(rho: float | None, sign: int) -> bool | None:
     """Whether ρ has the claimed sign; None when it is undefined (too few channels with the statistic, or a constant one)."""
-    return None if rho is None or not np.isfinite(rho) else sign * rho > 0
+    return sign * rho > 0 if defined(rho) else None
 
 
 def channels_finding(m: dict) -> dict | None:
