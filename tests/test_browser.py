@@ -217,6 +217,30 @@ def test_report_and_explorer_work_in_a_real_browser(demo_out, browser):
     assert errors(browser) == []
 
 
+def test_each_runs_explorer_in_a_several_run_report_opens_and_leads_back(demo_out, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from denoscope.reporting.build import build_report
+
+    out = demo_out[0]
+    shutil.copytree(out / "rep", tmp_path / "rep2")
+    shutil.copytree(out / "analysis", tmp_path / "analysis2")
+    metrics = json.loads((tmp_path / "analysis2" / "metrics.json").read_text())
+    (tmp_path / "analysis2" / "metrics.json").write_text(json.dumps({**metrics, "rep": str(tmp_path / "rep2")}))
+    index = build_report([out / "run", out / "rep", out / "analysis", tmp_path / "rep2", tmp_path / "analysis2"], tmp_path / "r")
+    for k in (0, 1):
+        browser.get(index.as_uri())
+        wait_for(browser, "document.readyState === 'complete'")
+        browser.find_elements(By.CSS_SELECTOR, "nav a[href$='explorer.html']")[k].click()
+        wait_for(browser, "document.body.dataset.ready === '1'")
+        assert browser.current_url.split("#")[0].endswith(f"/r/runs/{k}/explorer.html")
+        assert browser.execute_script("return document.querySelectorAll('a.image-link').length") > 0
+        browser.find_element(By.ID, "nav-report").click()
+        wait_for(browser, "document.readyState === 'complete' && document.getElementById('glance') !== null")
+        assert browser.current_url == index.as_uri()
+        assert errors(browser) == []
+
+
 def explorer_50000(folder: Path, n: int = 50_000, c: int = 64, k: int = 8) -> tuple[Path, np.ndarray]:
     """An explorer of n synthetic images with random φ, clusters and neighbours, and a PCA map: its page and labels."""
     rng = np.random.default_rng(0)

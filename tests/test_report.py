@@ -191,7 +191,7 @@ def test_the_sparsity_caption_and_glance_row_show_the_median_pr_not_the_mean():
     record = sparsity_finding(m)
     caption = record_caption(record)
     assert "mid 0.500 → 0.100" in caption and "enc2 0.050 → 0.200" in caption and "0.420" not in caption
-    page = render("t", [Section("analysis", "A", "", (Figure("x.png", "Sparsity", caption, record=record),))], [], False)
+    page = render("t", [Section("analysis", "A", "", (Figure("x.png", "Sparsity", caption, record=record),))], [], [])
     glance = page[page.index('id="glance"') : page.index('id="analysis"')]
     assert "mid 0.500 → 0.100" in glance and "0.420" not in glance and "partly (2 of 3)" in glance
 
@@ -353,10 +353,34 @@ def test_two_runs_are_shown_side_by_side_grouped_by_what_each_folder_records(dem
     assert "runs/0/figures/training.png" in page and "runs/1/figures/training.png" in page
     rows = json.loads((tmp_path / "r" / "numbers/provenance.json").read_text())
     assert sorted((r["run"], r["kind"]) for r in rows) == [("demo/run", k) for k in ("analysis", "denoise", "rep", "run")] + [("other/run", "run")]
-    assert (tmp_path / "r" / "explorer.html").is_file()  # the REP and its analysis in one run: its explorer
+    assert 'href="runs/0/explorer.html">Explorer: demo/run</a>' in page  # the REP and its analysis in one run: its explorer
+    assert '"report": "../../index.html"' in (tmp_path / "r" / "runs/0/data/meta.js").read_text()
+    assert not (tmp_path / "r" / "explorer.html").exists() and "<li>other/run: explorer: needs both a REP folder" in page
     one = build_report([out / "run", out / "denoise"], tmp_path / "one").read_text()
     assert 'class="runs"' not in one and 'id="training-0"' in one  # one run keeps today's page
     assert all((tmp_path / "one" / "assets" / name).is_file() for name in ("style.css", "report.css", "report.js"))  # styled without an explorer
+
+
+def test_each_rep_of_several_gets_its_own_explorer_with_its_own_phi_and_a_way_back(demo_out, tmp_path):
+    out = demo_out[0]
+    shutil.copytree(out / "rep", tmp_path / "rep2")
+    shutil.copytree(out / "analysis", tmp_path / "analysis2")
+    mid = tmp_path / "rep2" / "means" / "mid.npy"
+    np.save(mid, 2 * np.load(mid))
+    metrics = json.loads((tmp_path / "analysis2" / "metrics.json").read_text())
+    (tmp_path / "analysis2" / "metrics.json").write_text(json.dumps({**metrics, "rep": str(tmp_path / "rep2")}))
+    page = build_report([out / "run", out / "rep", out / "analysis", tmp_path / "rep2", tmp_path / "analysis2"], tmp_path / "r").read_text()
+    nav = page[page.index("<nav>") : page.index("</nav>")]
+    assert re.findall(r'href="(runs/\d/explorer.html)">Explorer: ', nav) == ["runs/0/explorer.html", "runs/1/explorer.html"]
+
+    def phi(k):
+        text = (tmp_path / "r" / f"runs/{k}/data/chunk-00000.js").read_text()
+        return np.frombuffer(base64.b64decode(json.loads(text[text.index(",") + 1 : text.rindex(")")])["phi"]), "<f4")
+
+    assert np.array_equal(phi(1), 2 * phi(0)) and phi(0).any()
+    for k in (0, 1):
+        assert '"report": "../../index.html"' in (tmp_path / "r" / f"runs/{k}/data/meta.js").read_text()
+        assert all((tmp_path / "r" / f"runs/{k}" / f).is_file() for f in ("explorer.html", "assets/explorer.js", "assets/style.css"))
 
 
 def planted_jacobian(asymmetry: float, low: float, high: float, homogeneity: float, traces: list[float]) -> dict:

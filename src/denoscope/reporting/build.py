@@ -525,7 +525,7 @@ def provenance_html(rows: list[dict]) -> str:
             f'<div class="wide"><table class="numbers provenance"><tr>{head}</tr>{body}</table></div></section>')
 
 
-def render(title: str, sections: list[Section], missing: list[str], explorer: bool, provenance: list[dict] | None = None,
+def render(title: str, sections: list[Section], missing: list[str], explorers: list[tuple[str, str]], provenance: list[dict] | None = None,
            curves: list[dict] | None = None) -> str:
     """The page: a verdict per finding at the top (per run when there are several), then each section's figures with
     their captions (side by side when several runs share it), what is missing, and where every folder came from."""
@@ -534,7 +534,7 @@ def render(title: str, sections: list[Section], missing: list[str], explorer: bo
     anchors = {id(f): f"{s.anchor}-{runs.index(s.run)}-{i}" if runs else f"{s.anchor}-{i}"
                for s in sections for i, f in enumerate(s.figures)}
     nav = "".join(f'<a href="#{a}">{html.escape(next(s.title for s in sections if s.anchor == a))}</a>' for a in order)
-    nav += '<a href="explorer.html">Explorer</a>' if explorer else ""
+    nav += "".join(f'<a href="{href}">{html.escape(label)}</a>' for label, href in explorers)
     nav += '<a href="#provenance">Provenance</a>' if provenance is not None else ""
     tables = [(r, glance([(anchors[id(f)], f) for s in sections if s.run == r for f in s.figures])) for r in (runs or [""])]
     verdicts = "".join(f'<h3>{html.escape(r)}</h3>{t}' if runs else t for r, t in tables if t)  # one full-width table per run
@@ -618,9 +618,9 @@ def runs_sections(groups: list[tuple[str, Inputs]], out: Path) -> list[Section]:
 
 
 def build_report(folders: list[str | Path], out: str | Path, title: str | None = None, progress: bool = False) -> Path:
-    """Write OUT/index.html of the saved stage `folders` (and the explorer when a REP and its analysis are given);
-    returns the index page. Folders of several runs are grouped by run and shown side by side. Needs nothing but the
-    folders: a notebook calls it as the CLI does."""
+    """Write OUT/index.html of the saved stage `folders` (and the explorer of each run given a REP and its analysis);
+    returns the index page. Folders of several runs are grouped by run and shown side by side, each run's explorer in
+    OUT/runs/K/. Needs nothing but the folders: a notebook calls it as the CLI does."""
     groups = grouped(folders)
     for _, inputs in groups:
         for run in inputs.all("run"):
@@ -629,8 +629,7 @@ def build_report(folders: list[str | Path], out: str | Path, title: str | None =
     check_out(out)
     with stage_bar("report", 3, progress) as update:
         update(status="thumbnails")
-        first = next((inputs for _, inputs in groups if inputs.one("rep") and inputs.one("analysis")), groups[0][1])
-        explorer = explorer_data(first)
+        explorers = [(name, inputs, explorer_data(inputs)) for name, inputs in groups]
         update(advance=1, status="figures and captions")
         tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -639,11 +638,15 @@ def build_report(folders: list[str | Path], out: str | Path, title: str | None =
             sections = runs_sections(groups, tmp)
             missing = [f"{name}: {x}" if name else x for name, inputs in groups for x in not_computed(inputs)]
             update(advance=1, status="explorer")
-            if isinstance(explorer, str):
-                missing.append(f"explorer: {explorer}")
-            else:
-                by_image, by_cluster = reconstruction_images(first, tmp, explorer)
-                write_explorer(tmp, replace(explorer, reconstructions=by_image, centroid_reconstructions=by_cluster))
+            links = []
+            for k, (name, inputs, explorer) in enumerate(explorers):
+                if isinstance(explorer, str):
+                    missing.append(f"{name}: explorer: {explorer}" if name else f"explorer: {explorer}")
+                    continue
+                folder, report = (tmp, "index.html") if len(groups) == 1 else (tmp / "runs" / str(k), "../../index.html")
+                by_image, by_cluster = reconstruction_images(inputs, folder, explorer)
+                page = write_explorer(folder, replace(explorer, reconstructions=by_image, centroid_reconstructions=by_cluster), report)
+                links.append((f"Explorer: {name}" if name else "Explorer", page.relative_to(tmp).as_posix()))
             copy_static(tmp, ASSETS)
             write_glance(tmp, sections)
             provenance = [provenance_of(name, st) for name, inputs in groups for kind in STAGES for st in inputs.all(kind)]
@@ -652,7 +655,7 @@ def build_report(folders: list[str | Path], out: str | Path, title: str | None =
             run = groups[0][1].one("run")
             name = title or (f"denoscope report: {', '.join(n for n, _ in groups)}" if len(groups) > 1 else
                              f"denoscope report: {run.path.name if run else Path(folders[0]).name}")
-            write_text(tmp / "index.html", render(name, sections, missing, not isinstance(explorer, str), provenance, curves))
+            write_text(tmp / "index.html", render(name, sections, missing, links, provenance, curves))
             write_text(tmp / MARK, "written by denoscope report\n")
             fsync_dir(tmp)
             if out.exists():

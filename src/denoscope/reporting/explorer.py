@@ -117,7 +117,7 @@ def map_file(data: ExplorerData) -> dict:
     return {"method": m["method"], "explained": m.get("explained_variance_ratio"), "coords": b64(m["coords"], "f4")}
 
 
-def meta(data: ExplorerData, sheets: list[str] | None) -> dict:
+def meta(data: ExplorerData, sheets: list[str] | None, report: str) -> dict:
     n, c = data.phi.shape
     clusters = None
     if data.assignment is not None:
@@ -138,7 +138,7 @@ def meta(data: ExplorerData, sheets: list[str] | None) -> dict:
         "reconstructions": {str(i): v for i, v in data.reconstructions.items()},
         "not_computed": data.not_computed,
         "map": None if data.phi_map is None else data.phi_map["method"],
-        "report": "index.html",
+        "report": report,
     }
 
 
@@ -151,8 +151,9 @@ def chunk(data: ExplorerData, i: int) -> dict:
     return out
 
 
-def write_explorer(out: Path, data: ExplorerData) -> Path:
-    """OUT/explorer.html, OUT/assets/, OUT/data/: the explorer of `data`, loadable from disk. Returns the page."""
+def write_explorer(out: Path, data: ExplorerData, report: str = "index.html") -> Path:
+    """OUT/explorer.html, OUT/assets/, OUT/data/: the explorer of `data`, loadable from disk, its way back to the report
+    at `report` (a path from OUT). Returns the page."""
     folder = ensure_dir(out / "data")
     sheets = None if data.thumbnails is None else write_sprites(data.thumbnails, ensure_dir(folder / "sprites"))
     for i in range(-(-len(data.phi) // CHUNK)):
@@ -160,7 +161,7 @@ def write_explorer(out: Path, data: ExplorerData) -> Path:
     write_text(folder / "channels.js", f"DENOSCOPE_CHANNELS({json.dumps(finite(channels_file(data)))});\n")
     if data.phi_map is not None:
         write_text(folder / "map.js", f"DENOSCOPE_MAP({json.dumps(finite(map_file(data)))});\n")
-    write_text(folder / "meta.js", f"window.DENOSCOPE_META = {json.dumps(finite(meta(data, sheets)))};\n")
+    write_text(folder / "meta.js", f"window.DENOSCOPE_META = {json.dumps(finite(meta(data, sheets, report)))};\n")
     copy_static(out, STATIC)
     return out / "explorer.html"
 
