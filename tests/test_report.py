@@ -383,6 +383,24 @@ def test_each_rep_of_several_gets_its_own_explorer_with_its_own_phi_and_a_way_ba
         assert all((tmp_path / "r" / f"runs/{k}" / f).is_file() for f in ("explorer.html", "assets/explorer.js", "assets/style.css"))
 
 
+def test_the_explorers_map_is_the_one_asked_for_and_an_unknown_one_is_refused(demo_out, tmp_path):
+    from denoscope.analysis.embedding import tsne_map
+
+    out = demo_out[0]
+    runner = CliRunner()
+    done = runner.invoke(app, ["report", str(out / "run"), str(out / "rep"), str(out / "analysis"), "--out", str(tmp_path / "t"), "--map", "tsne"])
+    assert done.exit_code == 0 and f"explorer: {tmp_path / 't' / 'explorer.html'}" in done.output.replace("\n", ""), done.output
+    text = (tmp_path / "t" / "data" / "map.js").read_text()
+    saved = json.loads(text[text.index("(") + 1 : text.rindex(")")])
+    rep = Representation(out / "rep")
+    sigma = json.loads((out / "analysis" / "metrics.json").read_text())["sigma"]
+    expected = tsne_map(np.asarray(rep.phi(sigma), np.float32), seed=rep.manifest["seed"])["coords"]
+    assert saved["method"] == "tsne" and np.allclose(np.frombuffer(base64.b64decode(saved["coords"]), "<f4").reshape(-1, 2), expected, atol=1e-4)
+    done = runner.invoke(app, ["report", str(out / "run"), str(out / "rep"), str(out / "analysis"), "--out", str(tmp_path / "u"), "--map", "umap"])
+    assert done.exit_code != 0 and "Traceback" not in done.output and "one of pca, tsne, not 'umap'" in done.output, done.output
+    assert not (tmp_path / "u").exists()
+
+
 def planted_jacobian(asymmetry: float, low: float, high: float, homogeneity: float, traces: list[float]) -> dict:
     sigmas = [0.05, 0.2, 0.5][: len(traces)]
     return {"image": 0, "seed": 0, "shape": [1, 8, 8], "dimension": 64, "top": 4, "sigmas": sigmas, "per_sigma": [

@@ -480,15 +480,17 @@ def report(
                                                                   "by its files; more run folders with theirs, shown side by side.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for index.html, explorer.html and their files (new, empty, or an earlier report).")] = Path("report"),
     title: Annotated[Optional[str], typer.Option(help="Page title (default: from the run folder's name).")] = None,
+    map_method: Annotated[str, typer.Option("--map", help="The explorer's 2-D map of φ: pca (any number of images) or tsne (at most 5 000).")] = "pca",
 ) -> None:
     """An HTML report of the given folders, figures with captions from their saved numbers, and the explorer; opens from disk."""
     from .reporting.build import build_report, check_run
 
     check_run(run)
-    index = build_report([run, *(folders or [])], out, title, progress=True)
+    index = build_report([run, *(folders or [])], out, title, progress=True, map_method=map_method)
     console.print(f"report: {index}")
-    if (out / "explorer.html").exists():
-        console.print(f"explorer: {out / 'explorer.html'}")
+    for page in [out / "explorer.html", *sorted(out.glob("runs/*/explorer.html"), key=lambda p: int(p.parent.name))]:
+        if page.exists():
+            console.print(f"explorer: {page}")
 
 
 @app.command()

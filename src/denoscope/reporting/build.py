@@ -21,7 +21,7 @@ from ..analysis.findings import FAILS, HOLDS, PARTLY, TIE, TOO_FEW, embedding_fi
 from ..analysis.findings_2023 import converged, generalize_finding, jacobian_findings
 from ..checkpoint import file_hash
 from ..data import Transform, reopen
-from ..errors import DataError, OutputError
+from ..errors import ConfigError, DataError, OutputError
 from ..io import MARKER, OUT_METRICS, WEIGHTS, atomic_file, check_writable, ensure_dir, fsync_dir, write_json, write_text
 from ..progress import stage_bar
 from ..representation.store import source_mismatch
@@ -617,10 +617,15 @@ def runs_sections(groups: list[tuple[str, Inputs]], out: Path) -> list[Section]:
     return [relocated(s, f"runs/{k}", name) for k, (name, inputs) in enumerate(groups) for s in sections_of(inputs, out / "runs" / str(k))]
 
 
-def build_report(folders: list[str | Path], out: str | Path, title: str | None = None, progress: bool = False) -> Path:
+def build_report(folders: list[str | Path], out: str | Path, title: str | None = None, progress: bool = False, map_method: str = "pca") -> Path:
     """Write OUT/index.html of the saved stage `folders` (and the explorer of each run given a REP and its analysis);
     returns the index page. Folders of several runs are grouped by run and shown side by side, each run's explorer in
-    OUT/runs/K/. Needs nothing but the folders: a notebook calls it as the CLI does."""
+    OUT/runs/K/, its map of φ made by `map_method` (analysis.embedding.METHODS). Needs nothing but the folders: a
+    notebook calls it as the CLI does."""
+    from ..analysis.embedding import METHODS
+
+    if map_method not in METHODS:
+        raise ConfigError(f"the explorer's map of φ is made by one of {', '.join(METHODS)}, not {map_method!r}")
     groups = grouped(folders)
     for _, inputs in groups:
         for run in inputs.all("run"):
@@ -629,7 +634,7 @@ def build_report(folders: list[str | Path], out: str | Path, title: str | None =
     check_out(out)
     with stage_bar("report", 3, progress) as update:
         update(status="thumbnails")
-        explorers = [(name, inputs, explorer_data(inputs)) for name, inputs in groups]
+        explorers = [(name, inputs, explorer_data(inputs, map_method)) for name, inputs in groups]
         update(advance=1, status="figures and captions")
         tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
