@@ -495,6 +495,24 @@ def report(
 
 @app.command()
 @stage
+def draw(
+    folders: Annotated[list[Path], typer.Argument(help="Saved stage folders: denoise, analyse, sample, inverse, reconstruct, distance, "
+                                                       "jacobian or generalize output.")],
+    fmt: Annotated[str, typer.Option("--format", help="png, or pdf / svg: vector figures for a paper.")] = "png",
+) -> None:
+    """Draw the figures of saved stage folders again, from their files alone (nothing is recomputed), as PNG, PDF or SVG."""
+    from .io import check_writable
+    from .reporting.draw import check_format, drawer_of
+
+    check_format(fmt)
+    drawers = [drawer_of(folder) for folder in folders]
+    for folder in folders:
+        check_writable(folder, "stage folder")
+    say_outputs([path for drawer, folder in zip(drawers, folders) for path in drawer(folder, fmt)])
+
+
+@app.command()
+@stage
 def demo(
     out: Annotated[Path, typer.Option(help="Directory for the demo run and its outputs.")] = Path("demo-out"),
     seed: Annotated[int, typer.Option(help="Seed of the weights, data order and noise.")] = 0,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .figures import save_png, show
+from .figures import save_figure, show
 
 BLOCK_ORDER = ("enc1", "enc2", "enc3", "enc4", "mid", "dec4", "dec3", "dec2", "dec1")
 
@@ -56,7 +56,7 @@ def sparsity_figure(a: dict, m: dict, path: Path) -> None:
         ax.set_xlabel("PR", fontsize=7)
         ax.tick_params(labelsize=6)
     axes[0].legend(fontsize=6)
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def stability_figure(a: dict, m: dict, path: Path) -> None:
@@ -77,7 +77,7 @@ def stability_figure(a: dict, m: dict, path: Path) -> None:
     ax.set_ylabel(f"cosine with σ₁ = {m['sigma_ref']:.2f}")
     ax.set_title("solid: raw cosine; dashed: centred", fontsize=8)
     ax.legend(fontsize=7)
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def selectivity_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> None:
@@ -102,7 +102,7 @@ def selectivity_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> Non
     if channels:
         thumbnail_rows(fig, grid, 1, [(f"ch {c}", m["top_images"][str(c)]) for c in channels], thumbs, k,
                        [m["top_values"][str(c)] for c in channels] if "top_values" in m else None)
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def channels_figure(a: dict, m: dict, stability: dict | None, stability_m: dict | None, path: Path) -> None:
@@ -121,7 +121,7 @@ def channels_figure(a: dict, m: dict, stability: dict | None, stability_m: dict 
         defined = rho is not None and np.isfinite(rho)
         ax.set_title(f"Spearman {rho:.2f} over {c['channels']} live channels" if defined
                      else f"Spearman undefined ({c['channels']} live channels with this statistic)", fontsize=8)
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def clusters_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> None:
@@ -153,7 +153,7 @@ def clusters_figure(a: dict, m: dict, thumbs: dict | None, path: Path) -> None:
         ax.legend(fontsize=6, markerscale=2)
     if rows:
         thumbnail_rows(fig, grid, 1, [(f"cluster {r}", [i for i in a[f"k{k}/samples"][r] if i >= 0]) for r in range(rows)], thumbs, 8)
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def neighbours_figure(a: dict, thumbs: dict, path: Path) -> None:
@@ -168,7 +168,7 @@ def neighbours_figure(a: dict, thumbs: dict, path: Path) -> None:
             show(axes[row, 0], thumbs["images"][lookup[int(query)]] / 255.0, f"query ({name})")
             for c, i in enumerate(a[key][q]):
                 show(axes[row, c + 1], thumbs["images"][lookup[int(i)]] / 255.0)
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def subspaces_figure(a: dict, m: dict, path: Path) -> None:
@@ -184,7 +184,7 @@ def subspaces_figure(a: dict, m: dict, path: Path) -> None:
     ax.set_box_aspect(None, zoom=0.85)
     ax.set_title("two clusters' φ on two selective channels and a common one", fontsize=8)
     ax.legend(fontsize=7)
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def factors_figure(a: dict, path: Path) -> None:
@@ -197,11 +197,11 @@ def factors_figure(a: dict, path: Path) -> None:
     ax.set_yticks(range(len(names)), names, fontsize=7)
     ax.set_xlabel("channels, most informative first")
     fig.colorbar(image, ax=ax, label="I(φ_c; factor) / H(factor)")
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
-def draw_analysis(folder: str | Path) -> list[Path]:
-    """Every figure the folder's saved numbers allow, in folder/figures/; returns their paths."""
+def draw_analysis(folder: str | Path, fmt: str = "png") -> list[Path]:
+    """Every figure the folder's saved numbers allow, in folder/figures/ as `fmt` files; returns their paths."""
     folder = Path(folder)
     m = json.loads((folder / "metrics.json").read_text())
     thumbs = load(folder, "thumbnails")
@@ -209,8 +209,8 @@ def draw_analysis(folder: str | Path) -> list[Path]:
     drawn = []
 
     def draw(name: str, fn, *args) -> None:
-        fn(*args, out / f"{name}.png")
-        drawn.append(out / f"{name}.png")
+        fn(*args, out / f"{name}.{fmt}")
+        drawn.append(out / f"{name}.{fmt}")
 
     for name, fn in (("sparsity", sparsity_figure), ("stability", stability_figure)):
         a = load(folder, name)

@@ -31,10 +31,19 @@ def show(ax: Axes, image: np.ndarray, title: str | None = None) -> None:
         ax.set_title(title, fontsize=8)
 
 
-def save_png(fig: Figure, path: str | Path) -> None:
-    """Write the PNG under a temporary name, fsync it, then rename it into place."""
+FORMATS = ("png", "pdf", "svg")
+
+
+def in_format(path: str | Path, fmt: str) -> Path:
+    """The figure's path for the file format `fmt` (one of FORMATS): its suffix replaced."""
+    return Path(path).with_suffix(f".{fmt}")
+
+
+def save_figure(fig: Figure, path: str | Path) -> None:
+    """Write the figure in the format its suffix names (PNG at 100 dpi; PDF and SVG as vectors, images embedded) under a
+    temporary name, fsync it, then rename it into place."""
     with atomic_file(path) as tmp:
-        FigureCanvasAgg(fig).print_figure(tmp, format="png", dpi=100)
+        FigureCanvasAgg(fig).print_figure(tmp, format=Path(path).suffix[1:], dpi=100)
 
 
 def denoise_figure(examples: Mapping[str, np.ndarray], path: str | Path) -> None:
@@ -48,17 +57,18 @@ def denoise_figure(examples: Mapping[str, np.ndarray], path: str | Path) -> None
         for s, sigma in enumerate(sigmas):
             show(axes[r, 1 + 2 * s], noisy[s, r], f"σ={sigma:g} noisy" if r == 0 else None)
             show(axes[r, 2 + 2 * s], denoised[s, r], f"σ={sigma:g} denoised" if r == 0 else None)
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
-def draw_denoise(folder: str | Path) -> list[Path]:
-    """denoised.png of a saved denoise folder, from its examples.npz."""
+def draw_denoise(folder: str | Path, fmt: str = "png") -> list[Path]:
+    """denoised.png (or .pdf, .svg) of a saved denoise folder, from its examples.npz."""
     from ..evaluate import EXAMPLES, FIGURE
 
     folder = Path(folder)
+    path = in_format(folder / FIGURE, fmt)
     with np.load(folder / f"{EXAMPLES}.npz") as examples:
-        denoise_figure(dict(examples), folder / FIGURE)
-    return [folder / FIGURE]
+        denoise_figure(dict(examples), path)
+    return [path]
 
 
 def image_grid(images: np.ndarray, path: str | Path, cols: int = 8, titles: list[str] | None = None, size: float = 1.2) -> None:
@@ -72,7 +82,7 @@ def image_grid(images: np.ndarray, path: str | Path, cols: int = 8, titles: list
             show(ax, images[k], titles[k] if titles else None)
         else:
             ax.set_axis_off()
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def distance_scatter(phi_distance2: np.ndarray, d2: np.ndarray, a: float, b: float, path: str | Path) -> None:
@@ -87,7 +97,7 @@ def distance_scatter(phi_distance2: np.ndarray, d2: np.ndarray, a: float, b: flo
     ax.set_ylabel("d²(p₁, p₂)")
     ax.set_title(f"B/A = {b / a:.2f}" if a > 0 else "B/A undefined", fontsize=9)
     ax.legend(fontsize=7)
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def sigma_match_figure(before: np.ndarray, after: np.ndarray, path: str | Path) -> None:
@@ -99,7 +109,7 @@ def sigma_match_figure(before: np.ndarray, after: np.ndarray, path: str | Path) 
     ax.plot([0, top], [0, top], color="gray", lw=0.8)
     ax.set_xlabel(r"$\hat\sigma$ before matching")
     ax.set_ylabel(r"$\hat\sigma$ after matching")
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 RING = ((0, 1), (1, 2), (2, 1), (1, 0), (0, 0), (0, 2), (2, 2), (2, 0))  # cells around a 3×3 panel's centre: sides, then corners
@@ -129,7 +139,7 @@ def reconstruction_panels(targets: np.ndarray, samples: np.ndarray, path: str | 
             show(axes[RING[j]], samples[t * k + j])
         if titles:
             panel.suptitle(titles[t], fontsize=8)
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def training_figure(records: list[dict], path: str | Path) -> None:
@@ -151,4 +161,4 @@ def training_figure(records: list[dict], path: str | Path) -> None:
     right.set_ylabel("held-out PSNR (dB)")
     if evals:
         right.legend(fontsize=7)
-    save_png(fig, path)
+    save_figure(fig, path)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .figures import save_png, saved, show
+from .figures import in_format, save_figure, saved, show
 
 TRANSITION = "generalize.png"
 
@@ -42,7 +42,7 @@ def transition_figure(a: dict, path: Path) -> None:
     for ax in (pair, near, gap):
         ax.set(xscale="log", xlabel="training images N", xlim=(sizes.min() / 1.5, sizes.max() * 1.5))  # set even when no sample converged
         ax.legend(fontsize=8)
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def pairs_figure(a: dict, n: int, path: Path) -> None:
@@ -55,16 +55,16 @@ def pairs_figure(a: dict, n: int, path: Path) -> None:
         for c in range(cols):
             show(axes[r, c], a[key][c].transpose(1, 2, 0), label if c == 0 else None)
     fig.suptitle(f"N = {n}")
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
-def draw_generalize(folder: str | Path) -> list[Path]:
-    """The transition figure and one page of sample pairs per N of a saved generalize folder; their paths."""
+def draw_generalize(folder: str | Path, fmt: str = "png") -> list[Path]:
+    """The transition figure and one page of sample pairs per N of a saved generalize folder, as `fmt` files; their paths."""
     folder = Path(folder)
     summary = saved(folder, "generalize")
-    transition_figure(summary, folder / TRANSITION)
-    written = [folder / TRANSITION]
+    written = [in_format(folder / TRANSITION, fmt)]
+    transition_figure(summary, written[0])
     for n in summary["sizes"]:
-        pairs_figure(saved(folder, f"samples-{n:06d}"), int(n), folder / f"pairs-{n:06d}.png")
-        written.append(folder / f"pairs-{n:06d}.png")
+        written.append(folder / f"pairs-{n:06d}.{fmt}")
+        pairs_figure(saved(folder, f"samples-{n:06d}"), int(n), written[-1])
     return written

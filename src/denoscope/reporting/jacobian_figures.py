@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .figures import save_png, saved, show
+from .figures import in_format, save_figure, saved, show
 
 SPECTRA = "jacobian-spectra.png"
 EIGENVECTORS = "jacobian-eigenvectors.png"
@@ -32,7 +32,7 @@ def spectra_figure(a: dict, path: Path) -> None:
     right.set(xscale="log", xlabel="σ", ylabel="tr J", title="effective dimensionality")
     right.set_xticks(a["sigmas"], [f"{s:g}" for s in a["sigmas"]], minor=False)
     right.minorticks_off()
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
 def eigenvector_figure(a: dict, path: Path) -> None:
@@ -46,13 +46,14 @@ def eigenvector_figure(a: dict, path: Path) -> None:
         show(axes[r, 1], a["denoised"][r].transpose(1, 2, 0), "D(y)")
         for k in range(top):
             show(axes[r, 2 + k], as_picture(vectors[r, k]), f"λ={a['eigenvalues'][r, k]:.2f}")
-    save_png(fig, path)
+    save_figure(fig, path)
 
 
-def draw_jacobian(folder: str | Path) -> list[Path]:
-    """The spectra/trace figure and the eigenvector grid of a saved jacobian folder; their paths."""
+def draw_jacobian(folder: str | Path, fmt: str = "png") -> list[Path]:
+    """The spectra/trace figure and the eigenvector grid of a saved jacobian folder, as `fmt` files; their paths."""
     folder = Path(folder)
     a = saved(folder, "jacobian")
-    spectra_figure(a, folder / SPECTRA)
-    eigenvector_figure(a, folder / EIGENVECTORS)
-    return [folder / SPECTRA, folder / EIGENVECTORS]
+    spectra, eigenvectors = in_format(folder / SPECTRA, fmt), in_format(folder / EIGENVECTORS, fmt)
+    spectra_figure(a, spectra)
+    eigenvector_figure(a, eigenvectors)
+    return [spectra, eigenvectors]
