@@ -28,7 +28,7 @@ SHAPES = "synthetic:shapes?n=64&size=16&seed=0"
 OTHER = "synthetic:shapes?n=64&size=16&seed=5"
 FAST = ["--max-steps", "3", "--device", "cpu"]
 COMMANDS = ("train", "denoise", "represent", "analyse", "sample", "inverse", "reconstruct", "distance", "report",
-            "jacobian", "generalize", "demo")
+            "draw", "jacobian", "generalize", "demo")
 
 
 class OutOfTime(Exception):
@@ -163,6 +163,21 @@ def copy_run(case: Path, f: dict):
 
 def empty_folder(case: Path, f: dict):
     (case / "emptyrun").mkdir()
+
+
+def analysis_copy(case: Path, f: dict):
+    shutil.copytree(f["ana"], case / "ana")
+
+
+def analysis_without_metrics(case: Path, f: dict):
+    analysis_copy(case, f)
+    (case / "ana" / "metrics.json").unlink()
+
+
+def analysis_read_only(case: Path, f: dict):
+    analysis_copy(case, f)
+    for folder in (case / "ana" / "figures", case / "ana"):
+        folder.chmod(0o555)
 
 
 def cases() -> list[dict]:
@@ -350,6 +365,18 @@ def cases() -> list[dict]:
         C("report", "--out is a file", ["{run}", "--out", "{afile}"]),
         C("report", "--out in a read-only folder", ["{run}", "--out", "{ro}/r"], root_ok=False),
         C("report", "the same REP twice", ["{run}", "{rep}", "{rep}", "--out", "{out}"], "accept", r"twice|same|duplicate|once"),
+
+        C("draw", "missing folder", ["{case}/nope"]),
+        C("draw", "a file as the folder", ["{afile}"]),
+        C("draw", "a REP (no figures)", ["{rep}"]),
+        C("draw", "a training run", ["{run}"]),
+        C("draw", "an image folder", ["{png}"]),
+        C("draw", "format jpg", ["{case}/ana", "--format", "jpg"], setup=analysis_copy),
+        C("draw", "empty format", ["{case}/ana", "--format", ""], setup=analysis_copy),
+        C("draw", "an analysis, then a missing folder", ["{case}/ana", "{case}/nope", "--format", "pdf"], setup=analysis_copy),
+        C("draw", "an analysis without metrics.json", ["{case}/ana", "--format", "pdf"], setup=analysis_without_metrics),
+        C("draw", "a read-only analysis", ["{case}/ana", "--format", "svg"], root_ok=False, setup=analysis_read_only),
+        C("draw", "an analysis as PDF", ["{case}/ana", "--format", "pdf"], "accept", setup=analysis_copy),
 
         C("jacobian", "index out of range", [*J[1:], "--index", "500"]),
         C("jacobian", "negative index", [*J[1:], "--index", "-1"]),
