@@ -194,3 +194,12 @@ def test_a_loaded_model_starts_from_the_mean_of_its_training_data(run):
     mean, where = start_image(d)
     torch.testing.assert_close(mean, mean_image(open_source(DATA)))
     assert where == f"the mean of up to 1000 images of {DATA}" and trained_on(d).data == DATA
+
+
+def test_version_names_the_installed_package_and_torch():
+    from importlib.metadata import version
+
+    import torch
+
+    done = CliRunner().invoke(app, ["--version"])
+    assert done.exit_code == 0 and done.output.strip() == f"denoscope {version('denoscope')} (torch {torch.__version__})", done.output

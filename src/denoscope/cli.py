@@ -23,6 +23,22 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train blind 
 console = Console(stderr=True, soft_wrap=True)
 
 
+def say_version(asked: bool) -> None:
+    if asked:
+        import torch
+
+        from . import __version__
+
+        print(f"denoscope {__version__} (torch {torch.__version__})")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=say_version, is_eager=True,
+                                               help="Print denoscope's and torch's versions and exit.")] = False) -> None:
+    """Train blind denoising UNets and open them up."""
+
+
 def default(cls: type, name: str) -> Any:
     return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
