@@ -35,6 +35,7 @@ def drawer_of(folder: str | Path) -> Callable[[Path, str], list[Path]]:
 
 
 def check_format(fmt: str) -> str:
+    """`fmt` when matplotlib writes it here (FORMATS), checked before any figure is drawn."""
     if fmt not in FORMATS:
         raise ConfigError(f"figures are drawn as one of {', '.join(FORMATS)}, not {fmt!r}")
     return fmt
