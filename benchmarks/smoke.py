@@ -67,6 +67,7 @@ def commands(out: Path, data: str, device: str, tiny: bool) -> list[tuple[str, l
                       "--n", "2", "--levels", "3", "--noise-draws", "2", *diffusion, *dev]),
         ("report", ["report", str(run), str(rep), str(out / "analysis"), str(out / "denoise"), str(out / "sample"),
                     str(out / "inverse"), str(out / "reconstruct"), str(out / "distance"), "--out", str(out / "report")]),
+        ("draw", ["draw", str(out / "analysis"), str(out / "reconstruct"), str(out / "distance"), "--format", "pdf"]),
         ("jacobian", ["jacobian", "--model", str(run), "--data", data, "--index", "0", "--sigma", "0.1", "0.5", "--top", "4",
                       "--out", str(out / "jacobian"), *dev]),
         ("generalize", ["generalize", "--data", data, "--sizes", "1", "2" if tiny else "100", "--steps", steps, "--preset", preset,

@@ -95,7 +95,7 @@ def test_the_cpu_form_of_gpu_sh_runs_every_command_and_writes_its_tables(tmp_pat
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = json.loads((tmp_path / "smoke.json").read_text())
     assert [r["command"] for r in rows] == ["train", "denoise", "represent", "analyse", "sample", "inverse", "reconstruct",
-                                            "distance", "report", "jacobian", "generalize"]
+                                            "distance", "report", "draw", "jacobian", "generalize"]
     assert all(r["exit_code"] == 0 and r["wall_s"] > 0 for r in rows)
     assert json.loads((tmp_path / "environment.json").read_text())["missing_required"] == []
     table = (tmp_path / "throughput/throughput.md").read_text()
