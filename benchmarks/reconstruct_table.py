@@ -16,7 +16,7 @@ def rows(path: Path) -> str:
     a, g = m["assessment"], m["matching"]
     out = [f"matching: {g['image_calls']} image-calls, error before {g['error_before_median']:.3f} → after {g['error_after_median']:.3f} "
            f"(median; 90th pct after {g['error_after_p90']:.3f}), reached tolerance {g['tolerance']} in {g['reached_tolerance']:.0%}, "
-           f"lowered in {g['lowered']:.0%}, {g['iterations_mean']:.1f} iterations per call",
+           f"lowered in {g['lowered']:.1%}, {g['iterations_mean']:.1f} iterations per call",
            f"cost: {m['evaluations_per_sample']:.0f} network evaluations and {m['seconds_per_sample']:.1f} s per sample "
            f"({m['images']} samples, {m['converged']} converged, {m['seconds']:.0f} s); matching passes (encoder + middle, forward + backward) "
            f"{g['iterations_total'] / m['images']:.0f} per sample",
