@@ -41,3 +41,20 @@ def test_a_bad_format_or_folder_is_refused_by_name_before_any_figure_is_drawn(de
         done = runner.invoke(app, ["draw", *args])
         assert done.exit_code == 1 and "Traceback" not in done.output and said in " ".join(done.output.split()), done.output
         assert not list(tmp_path.rglob("*.pdf")) and not list(tmp_path.rglob("*.jpg"))
+
+
+def test_a_report_carries_and_links_the_vector_copies_drawn_beside_its_figures(demo_out, tmp_path):
+    import re
+
+    from denoscope.reporting.build import build_report
+
+    folders = copies(demo_out, tmp_path)
+    draw(tmp_path / "analysis", "pdf")
+    draw(tmp_path / "reconstruct", "svg")
+    page = build_report([demo_out[0] / "run", demo_out[0] / "rep", *folders], tmp_path / "r").read_text()
+    linked = re.findall(r'<a href="(figures/[^"]+\.(?:pdf|svg))">(PDF|SVG)</a>', page)
+    assert {p for p, _ in linked} == {p.relative_to(tmp_path / "r").as_posix() for p in (tmp_path / "r" / "figures").glob("*.*")
+                                      if p.suffix in (".pdf", ".svg")}
+    assert {p.split("-")[0] for p, _ in linked} == {"figures/analysis", "figures/reconstruct0"}
+    assert all(label == p.rsplit(".", 1)[1].upper() for p, label in linked) and "Vector: " in page
+    assert len([p for p, _ in linked if p.endswith(".pdf")]) == len(list((tmp_path / "analysis" / "figures").glob("*.pdf")))

@@ -27,7 +27,7 @@ from ..progress import stage_bar
 from ..representation.store import source_mismatch
 from ..training import read_metrics
 from .explorer import TILE, ExplorerData, copy_static, thumbnail_tile, write_explorer
-from .figures import training_figure
+from .figures import FORMATS, training_figure
 from .inputs import Inputs, Stage, grouped, read_json, recognise
 from .jacobian_figures import EIGENVECTORS, SPECTRA
 
@@ -35,6 +35,7 @@ MARK = ".denoscope-report"
 DENOISES = ("better than the noisy input", "not better than the noisy input")
 STAGES = ("run", "denoise", "rep", "analysis", "samples", "inverse", "reconstruct", "distance", "jacobian", "generalize")
 ASSETS = ("style.css", "report.css", "report.js")
+VECTOR_FORMATS = tuple(f for f in FORMATS if f != "png")  # copies `denoscope draw --format` may have made beside a PNG
 FINDINGS_STYLE = (".partly { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 0.85em; font-weight: 500; "
                   "line-height: 1.6; background: #bf8700; color: #fff; } table.findings td { white-space: normal; text-align: left; "
                   "vertical-align: top; } table.findings { table-layout: fixed; width: 100%; } table.findings th { text-align: left; white-space: normal; } "
@@ -53,6 +54,7 @@ class Figure:
     record: dict | None = None  # the paper's finding shown by this figure (analysis/findings.py), judged here
     links: tuple[tuple[str, str], ...] = ()  # (label, path in the report): the numbers behind the figure
     chart: str = ""  # the interactive chart drawn by assets/report.js in place of the PNG (which stays as the fallback)
+    vectors: tuple[tuple[str, str], ...] = ()  # (format, path in the report): the PDF/SVG copies `denoscope draw` made
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,20 @@ def copy_into(stage: Stage, name: str, out: Path, folder: str, prefix: str) -> s
 
 
 def copy_figure(stage: Stage, name: str, out: Path, prefix: str) -> str | None:
-    """Copy a stage's saved PNG into OUT/figures/; None when the stage drew none."""
+    """Copy a stage's saved PNG into OUT/figures/, with the vector copies `denoscope draw` made beside it; None when
+    the stage drew none."""
+    for fmt in VECTOR_FORMATS:
+        copy_into(stage, str(Path(name).with_suffix(f".{fmt}")), out, "figures", prefix)
     return copy_into(stage, name, out, "figures", prefix)
+
+
+def with_vectors(section: Section, out: Path) -> Section:
+    """The section with each figure's vector copies linked, those copy_figure found (paths from the report's root)."""
+    def found(src: str | None) -> tuple[tuple[str, str], ...]:
+        copies = [Path(src).with_suffix(f".{fmt}").as_posix() for fmt in VECTOR_FORMATS] if src else []
+        return tuple((Path(c).suffix[1:].upper(), c) for c in copies if (out / c).is_file())
+
+    return replace(section, figures=tuple(replace(f, vectors=found(f.src)) for f in section.figures))
 
 
 def copy_numbers(stage: Stage, name: str, out: Path, prefix: str) -> tuple[str, str] | None:
@@ -483,15 +497,15 @@ def image(f: Figure) -> str:
 GLANCE_CSV, GLANCE_JSON = "numbers/glance.csv", "numbers/glance.json"
 
 
-def links_html(links: tuple[tuple[str, str], ...]) -> str:
+def links_html(links: tuple[tuple[str, str], ...], what: str = "Numbers") -> str:
     shown = " · ".join(f'<a href="{html.escape(href)}">{html.escape(label)}</a>' for label, href in links)
-    return f' <span class="numbers-links">Numbers: {shown}</span>' if shown else ""
+    return f' <span class="numbers-links">{what}: {shown}</span>' if shown else ""
 
 
 def figure_html(anchor: str, f: Figure, chart: bool = True) -> str:
     """One figure: the interactive chart (its PNG kept as the fallback), its caption and verdict, and its numbers' links."""
     picture = f'{f.chart}<div class="fallback">{image(f)}</div>' if f.chart and chart else image(f)
-    return (f'<figure id="{anchor}">{picture}<figcaption><b>{f.title}.</b> {badge(f)} {f.caption}{links_html(f.links)}</figcaption>'
+    return (f'<figure id="{anchor}">{picture}<figcaption><b>{f.title}.</b> {badge(f)} {f.caption}{links_html(f.links)}{links_html(f.vectors, "Vector")}</figcaption>'
             "</figure>")
 
 
@@ -640,7 +654,7 @@ def build_report(folders: list[str | Path], out: str | Path, title: str | None =
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             ensure_dir(tmp / "figures")
-            sections = runs_sections(groups, tmp)
+            sections = [with_vectors(s, tmp) for s in runs_sections(groups, tmp)]
             missing = [f"{name}: {x}" if name else x for name, inputs in groups for x in not_computed(inputs)]
             update(advance=1, status="explorer")
             links = []
