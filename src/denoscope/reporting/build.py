@@ -82,10 +82,13 @@ def copy_into(stage: Stage, name: str, out: Path, folder: str, prefix: str) -> s
 
 
 def copy_figure(stage: Stage, name: str, out: Path, prefix: str) -> str | None:
-    """Copy a stage's saved PNG into OUT/figures/, with the vector copies `denoscope draw` made beside it; None when
-    the stage drew none."""
+    """Copy a stage's saved PNG into OUT/figures/, with the vector copies `denoscope draw` made beside it (those drawn
+    since the PNG: an older one shows numbers the stage has since replaced); None when the stage drew none."""
+    png = stage.path / name
     for fmt in VECTOR_FORMATS:
-        copy_into(stage, str(Path(name).with_suffix(f".{fmt}")), out, "figures", prefix)
+        vector = png.with_suffix(f".{fmt}")
+        if png.is_file() and vector.is_file() and vector.stat().st_mtime >= png.stat().st_mtime:
+            copy_into(stage, vector.relative_to(stage.path).as_posix(), out, "figures", prefix)
     return copy_into(stage, name, out, "figures", prefix)
 
 
