@@ -60,6 +60,6 @@ def test_a_report_carries_and_links_the_vector_copies_drawn_beside_its_figures(d
     assert all(label == p.rsplit(".", 1)[1].upper() for p, label in linked) and "Vector: " in page
     assert len([p for p, _ in linked if p.endswith(".pdf")]) == len(list((tmp_path / "analysis" / "figures").glob("*.pdf")))
     for png in (tmp_path / "reconstruct").glob("*.png"):  # the stage drew again after the SVGs: they show old numbers
-        os.utime(png, (png.stat().st_mtime + 10,) * 2)
+        os.utime(png, (png.with_suffix(".svg").stat().st_mtime + 10,) * 2)
     page = build_report([demo_out[0] / "run", demo_out[0] / "rep", *folders], tmp_path / "r").read_text()
     assert "figures/reconstruct0-" not in "".join(re.findall(r'<a href="(figures/[^"]+\.svg)">', page)) and ".pdf\">PDF" in page
