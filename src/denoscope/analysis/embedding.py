@@ -35,8 +35,13 @@ def tsne_map(phi: np.ndarray, seed: int = 0) -> dict:
     return {"method": "tsne", "coords": tsne.fit_transform(phi).astype(np.float32)}
 
 
-def phi_map(phi: np.ndarray, method: str = "pca", seed: int = 0) -> dict:
-    """The 2-D map of φ by `method` (one of METHODS): {"method", "coords" N×2 float32, …}."""
+def check_method(method: str) -> str:
+    """`method` when it is one of METHODS, checked before anything is computed or written."""
     if method not in METHODS:
         raise ConfigError(f"the map of φ is made by one of {', '.join(METHODS)}, not {method!r}")
-    return pca_map(phi) if method == "pca" else tsne_map(phi, seed)
+    return method
+
+
+def phi_map(phi: np.ndarray, method: str = "pca", seed: int = 0) -> dict:
+    """The 2-D map of φ by `method` (one of METHODS): {"method", "coords" N×2 float32, …}."""
+    return pca_map(phi) if check_method(method) == "pca" else tsne_map(phi, seed)

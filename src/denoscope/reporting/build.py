@@ -21,7 +21,7 @@ from ..analysis.findings import FAILS, HOLDS, PARTLY, TIE, TOO_FEW, embedding_fi
 from ..analysis.findings_2023 import converged, generalize_finding, jacobian_findings
 from ..checkpoint import file_hash
 from ..data import Transform, reopen
-from ..errors import ConfigError, DataError, OutputError
+from ..errors import DataError, OutputError
 from ..io import MARKER, OUT_METRICS, WEIGHTS, atomic_file, check_writable, ensure_dir, fsync_dir, write_json, write_text
 from ..progress import stage_bar
 from ..representation.store import source_mismatch
@@ -639,10 +639,9 @@ def build_report(folders: list[str | Path], out: str | Path, title: str | None =
     returns the index page. Folders of several runs are grouped by run and shown side by side, each run's explorer in
     OUT/runs/K/, its map of φ made by `map_method` (analysis.embedding.METHODS). Needs nothing but the folders: a
     notebook calls it as the CLI does."""
-    from ..analysis.embedding import METHODS
+    from ..analysis.embedding import check_method
 
-    if map_method not in METHODS:
-        raise ConfigError(f"the explorer's map of φ is made by one of {', '.join(METHODS)}, not {map_method!r}")
+    check_method(map_method)
     groups = grouped(folders)
     for _, inputs in groups:
         for run in inputs.all("run"):
